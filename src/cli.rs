@@ -1,0 +1,69 @@
+//! The whole command line, in one place: `-h`, `--help` and the man page's options come from here.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Apply a batch of ref and work-tree changes all-or-nothing, surviving a crash at any instant.
+#[derive(Debug, Parser)]
+#[command(
+    name = "git atomic",
+    bin_name = "git atomic",
+    version,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of SPEC §3.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply a batch (YAML or JSON) from FILE, or from stdin when FILE is '-' or omitted.
+    Apply(ApplyArgs),
+    /// Finish or roll back every interrupted batch now.
+    Recover(RecoverArgs),
+    /// Show in-flight and interrupted batches, and whether the hook is installed.
+    Status(StatusArgs),
+}
+
+/// Options of `git atomic apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The batch file; '-' or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Validate and check every precondition, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<f64>,
+    /// Reflog message for every changed ref (overrides the batch's 'message').
+    #[arg(short = 'm', long = "message", value_name = "MSG")]
+    pub message: Option<String>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options of `git atomic recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for a running batch to finish.
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<f64>,
+}
+
+/// Options of `git atomic status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,339 @@
+//! `git atomic apply`: the pipeline parse → validate → lock → check → stage → journal →
+//! prepare refs → recheck → commit record → commit refs → move files → sync → finish.
+//! Before the commit record any failure rolls back (nothing outside `atomic/` changed); after it,
+//! the batch can only go forward, and a failure leaves it to recovery (exit 3).
+
+use crate::check::{self, Checked};
+use crate::cli::ApplyArgs;
+use crate::commands::{recover_interrupted, wait_duration};
+use crate::crash;
+use crate::durable::Barrier;
+use crate::error::{Error, Kind, Result};
+use crate::files::{Mover, Outcome};
+use crate::journal::{self, Journaled};
+use crate::json::{self, ApplyResult, FileLine, RefLine};
+use crate::lock;
+use crate::parse;
+use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
+use crate::refs::{self, PreparedRefs, RefDirs};
+use crate::refstore::RefValue;
+use crate::repo::Repo;
+use crate::stage;
+use crate::validate::{self, Batch};
+use std::io::Read;
+use std::path::Path;
+
+/// Runs `apply` and returns the exit status.
+pub fn run(args: &ApplyArgs) -> i32 {
+    let mut result = ApplyResult::default();
+    match apply(args, &mut result) {
+        Ok(()) => {
+            if args.json {
+                json::print(&result);
+            } else if !args.quiet {
+                let id = result.id.as_deref().unwrap_or("");
+                let verb = if args.dry_run {
+                    "would apply"
+                } else {
+                    "applied"
+                };
+                println!(
+                    "{verb} batch {id}: {} ref(s), {} file(s)",
+                    result.refs.len(),
+                    result.files.len()
+                );
+            }
+            0
+        }
+        Err(e) => {
+            result.status = match e.kind {
+                Kind::Refused => "refused",
+                Kind::Invalid => "invalid",
+                Kind::Busy => "busy",
+                Kind::Interrupted => "interrupted",
+                Kind::Fatal => "fatal",
+            };
+            result.error = Some((&e).into());
+            if args.json {
+                json::print(&result);
+            }
+            e.print();
+            e.kind.exit_code()
+        }
+    }
+}
+
+fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
+    let repo = Repo::discover()?;
+    let (bytes, origin) = read_batch(args.file.as_deref())?;
+    let file = parse::parse(&bytes, &origin)?;
+    let batch = validate::validate(file, &repo, args.message.clone())?;
+    out.id = Some(batch.id.clone());
+    out.refs = ref_lines(&batch);
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
+    recover_interrupted(&repo, &lock, args.quiet)?;
+    let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    if args.dry_run {
+        dry_run_refs(&repo, &checked)?;
+        out.files = file_lines(&checked);
+        out.status = "would-apply";
+        return Ok(());
+    }
+    let mut barrier = Barrier::new(repo.settings.fsync);
+    let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
+    let prepared = prepare_refs(&repo, &journaled).inspect_err(|_| roll_back(&repo, &journaled))?;
+    crash::point("prepared");
+    commit_point(&repo, &journaled, prepared)?;
+    finish(&repo, &journaled, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
+    out.files = file_lines(&journaled.staged.checked);
+    out.status = "applied";
+    drop(lock);
+    Ok(())
+}
+
+/// Reads the batch from a file or stdin; `origin` names it in parse errors.
+fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
+    match file {
+        Some(path) if path != Path::new("-") => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Error::invalid(format!("cannot read '{}': {e}", path.display())))?;
+            Ok((bytes, path.display().to_string()))
+        }
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::invalid(format!("cannot read stdin: {e}")))?;
+            Ok((bytes, "<stdin>".into()))
+        }
+    }
+}
+
+fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Result<Journaled> {
+    let state_dir = repo.state_dir();
+    let dir = stage::batch_dir(&state_dir, &checked.batch.id);
+    let staged = stage::stage(checked, &state_dir, &repo.gix, barrier).inspect_err(|_| {
+        let _ = recover::remove_batch_dir(&dir, &state_dir, false);
+    })?;
+    crash::point("staged");
+    let journaled = journal::write(staged, &repo.git_dir, barrier).inspect_err(|_| {
+        let _ = recover::remove_batch_dir(&dir, &state_dir, false);
+    })?;
+    crash::point("journaled");
+    Ok(journaled)
+}
+
+/// The update-ref lines of the batch and the refs they lock.
+fn ref_commands(repo: &Repo, journaled: &Journaled) -> Result<(String, Vec<String>)> {
+    let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
+    let mut lines = String::new();
+    let mut names = Vec::new();
+    for r in journaled.record.refs.iter().filter(|r| r.via_git) {
+        lines.push_str(&refs::command_lines(r, &zero)?);
+        names.push(r.name.clone());
+        names.push(r.target.clone());
+    }
+    Ok((lines, names))
+}
+
+/// Takes every ref lock through git; `None` when the batch changes no ref.
+fn prepare_refs(repo: &Repo, journaled: &Journaled) -> Result<Option<PreparedRefs>> {
+    let (lines, names) = ref_commands(repo, journaled)?;
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dirs = RefDirs {
+        git_dir: repo.git_dir.clone(),
+        common_dir: repo.common_dir.clone(),
+    };
+    let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
+    let record = &journaled.record;
+    refs::prepare(
+        &repo.git,
+        &dirs,
+        &record.message,
+        &record.id,
+        &lines,
+        &names,
+        Some(&pid_file),
+    )
+    .map(Some)
+}
+
+/// Rechecks the work tree, writes the commit record, and commits the refs.
+fn commit_point(repo: &Repo, journaled: &Journaled, prepared: Option<PreparedRefs>) -> Result<()> {
+    let before = journaled.staged.checked.recheck().and_then(|_| {
+        journal::append_commit_record(&journaled.path, &journaled.record.id, repo.settings.fsync)
+    });
+    if let Err(e) = before {
+        if let Some(prepared) = prepared {
+            let _ = prepared.abort();
+        }
+        roll_back(repo, journaled);
+        return Err(e);
+    }
+    crash::point("committed");
+    if let Some(prepared) = prepared
+        && let Err(unknown) = prepared.commit()
+    {
+        // git may or may not have renamed its locks: only roll-forward can tell and finish.
+        let recovered = recover::recover_one(repo, &journaled.staged.batch_dir)?;
+        if recovered.action != Action::RolledForward {
+            return Err(Error::new(
+                Kind::Interrupted,
+                format!("git update-ref failed at commit: {}", unknown.0.trim()),
+            )
+            .hint("run 'git atomic status' to see what was applied"));
+        }
+    }
+    crash::point("refs-committed");
+    Ok(())
+}
+
+/// After the commit point: files into place, one barrier for refs and files, journal cleared.
+fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<()> {
+    let dir = &journaled.staged.batch_dir;
+    if !dir.join(journal::JOURNAL_FILE).exists() {
+        return Ok(()); // finished by the roll-forward of a failed commit
+    }
+    let record = &journaled.record;
+    if let Some(work_tree) = &record.work_tree {
+        let mut mover = Mover::new(work_tree, dir, repo.gix.object_hash(), false);
+        for put in &record.puts {
+            expect_done(mover.put(put, barrier)?)?;
+            crash::point("file-moved");
+        }
+        for remove in &record.removes {
+            expect_done(mover.remove(remove, barrier)?)?;
+            crash::point("file-moved");
+        }
+    }
+    crash::point("files-moved");
+    make_refs_durable(repo, journaled, barrier);
+    barrier.flush()?;
+    crash::point("synced");
+    recover::remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)
+}
+
+fn expect_done(outcome: Outcome) -> Result<()> {
+    match outcome {
+        Outcome::Done => Ok(()),
+        Outcome::Conflict(why) => Err(Error::new(Kind::Interrupted, why)),
+    }
+}
+
+/// Adds what git wrote for the refs to the barrier (git syncs no ref by itself).
+fn make_refs_durable(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) {
+    let names: Vec<&str> = journaled
+        .record
+        .refs
+        .iter()
+        .filter(|r| r.via_git)
+        .map(|r| r.target.as_str())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    if repo.settings.reftable {
+        barrier.add_file_system_of(repo.common_dir.join("reftable"));
+        return;
+    }
+    let dirs = RefDirs {
+        git_dir: repo.git_dir.clone(),
+        common_dir: repo.common_dir.clone(),
+    };
+    for path in dirs.durable_paths(&names) {
+        barrier.add(path);
+    }
+}
+
+/// A failure after the commit point: the batch is committed but unfinished; recovery finishes it.
+fn after_commit_point(e: Error, journaled: &Journaled) -> Error {
+    Error::new(
+        Kind::Interrupted,
+        format!(
+            "batch {} is committed but could not finish: {}",
+            journaled.record.id, e.message
+        ),
+    )
+    .hint("run 'git atomic recover' to finish it")
+}
+
+/// Before the commit point: removes the staged files and the journal; nothing else changed.
+fn roll_back(repo: &Repo, journaled: &Journaled) {
+    let _ = recover::remove_batch_dir(
+        &journaled.staged.batch_dir,
+        &repo.state_dir(),
+        repo.settings.fsync,
+    );
+}
+
+/// `--dry-run`: git checks every ref precondition under its locks, then aborts.
+fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
+    let record_refs: Vec<journal::JournalRef> = checked
+        .batch
+        .refs
+        .iter()
+        .map(journal::journal_ref)
+        .collect();
+    let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
+    let mut lines = String::new();
+    let mut names = Vec::new();
+    for r in record_refs.iter().filter(|r| r.via_git) {
+        lines.push_str(&refs::command_lines(r, &zero)?);
+        names.push(r.name.as_str());
+        names.push(r.target.as_str());
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let dirs = RefDirs {
+        git_dir: repo.git_dir.clone(),
+        common_dir: repo.common_dir.clone(),
+    };
+    refs::prepare(
+        &repo.git,
+        &dirs,
+        "git atomic apply --dry-run",
+        &checked.batch.id,
+        &lines,
+        &names,
+        None,
+    )?
+    .abort()
+}
+
+fn show(value: &RefValue) -> Option<String> {
+    match value {
+        RefValue::Absent => None,
+        RefValue::Id(id) => Some(id.to_string()),
+        RefValue::Symbolic(target) => Some(format!("ref: {target}")),
+    }
+}
+
+fn ref_lines(batch: &Batch) -> Vec<RefLine> {
+    batch
+        .refs
+        .iter()
+        .map(|r| RefLine {
+            name: r.target.clone(),
+            old: show(&r.old),
+            new: show(&r.new),
+        })
+        .collect()
+}
+
+fn file_lines(checked: &Checked) -> Vec<FileLine> {
+    checked
+        .files_report
+        .iter()
+        .map(|f| FileLine {
+            path: f.path.clone(),
+            action: f.action,
+            to: f.to.clone(),
+            old: f.old.map(|id| id.to_string()),
+            new: f.new.map(|id| id.to_string()),
+        })
+        .collect()
+}

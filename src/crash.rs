@@ -1,0 +1,44 @@
+//! Named crash points for the crash tests. `GIT_TEST_ATOMIC_CRASH=<point>` (git's own
+//! `GIT_TEST_*` convention) makes the process SIGKILL itself when it reaches `<point>`;
+//! `<point>:<n>` waits for the n-th time. Unset, a crash point costs one cached lookup.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Every crash point, in the order apply and recovery pass them (the tests walk this list).
+pub const POINTS: &[&str] = &[
+    "staged",
+    "journaled",
+    "prepared",
+    "committed",
+    "refs-committed",
+    "file-moved",
+    "files-moved",
+    "synced",
+    "recover-refs",
+    "recover-file",
+    "recover-synced",
+];
+
+static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
+static HITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Dies here, without any cleanup, if the test environment asks for it.
+pub fn point(name: &str) {
+    let target = TARGET.get_or_init(|| {
+        let spec = std::env::var("GIT_TEST_ATOMIC_CRASH").ok()?;
+        match spec.split_once(':') {
+            Some((point, n)) => Some((point.to_string(), n.parse().unwrap_or(1))),
+            None => Some((spec, 1)),
+        }
+    });
+    if let Some((point, nth)) = target
+        && point == name
+        && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *nth
+    {
+        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

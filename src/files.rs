@@ -1,0 +1,195 @@
+//! Stage 7: moves the staged files into the work tree and removes deleted ones, after the
+//! commit point. Every operation accepts "already done", because roll-forward repeats them after
+//! a crash: a put is done when the staged file is gone and the path holds the new content, a
+//! removal when the path is absent. Puts run before removals, so a directory that a batch both
+//! empties and refills is never removed in between.
+
+use crate::check::FileState;
+use crate::durable::Barrier;
+use crate::error::{Error, IoContext, Result};
+use crate::journal::{JournalBlob, JournalPut, JournalRemove};
+use crate::paths::{self, Found};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// What a file operation found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// The path holds neither the old nor the new state: someone else changed it.
+    Conflict(String),
+}
+
+/// Moves files in one work tree, checking each directory on the way once.
+pub struct Mover<'a> {
+    pub work_tree: &'a Path,
+    pub stage_dir: PathBuf,
+    pub hash: gix::hash::Kind,
+    /// Recovery compares every path with the journal; a fresh apply already rechecked them.
+    pub verify: bool,
+    checked_dirs: HashSet<PathBuf>,
+}
+
+impl<'a> Mover<'a> {
+    /// A mover for the batch whose staged files are in `batch_dir/stage`.
+    pub fn new(work_tree: &'a Path, batch_dir: &Path, hash: gix::hash::Kind, verify: bool) -> Self {
+        Mover {
+            work_tree,
+            stage_dir: batch_dir.join("stage"),
+            hash,
+            verify,
+            checked_dirs: HashSet::new(),
+        }
+    }
+
+    /// Puts a staged file into place (rename; a copy when the stage is on another file system).
+    pub fn put(&mut self, put: &JournalPut, barrier: &mut Barrier) -> Result<Outcome> {
+        let target = paths::on_disk(self.work_tree, &put.path);
+        let staged = self.stage_dir.join(&put.staged);
+        let new = JournalBlob::state(Some(put.new));
+        let staged_present = std::fs::symlink_metadata(&staged).is_ok();
+        if !staged_present {
+            return Ok(match self.state_of(&target)? == Some(new) {
+                true => Outcome::Done,
+                false => Outcome::Conflict(format!(
+                    "'{}': the staged content is gone and the file does not hold it",
+                    put.path
+                )),
+            });
+        }
+        if self.verify {
+            let now = self.state_of(&target)?;
+            if now != Some(JournalBlob::state(put.old)) && now != Some(new) {
+                return Ok(Outcome::Conflict(format!(
+                    "'{}' was changed by someone else",
+                    put.path
+                )));
+            }
+        }
+        if let Some(conflict) = self.make_parents(&put.path, barrier)? {
+            return Ok(conflict);
+        }
+        if let Err(e) = std::fs::rename(&staged, &target) {
+            if e.raw_os_error() != Some(libc::EXDEV) {
+                return Err(Error::fatal(format!(
+                    "cannot move '{}' into place: {e}",
+                    put.path
+                )));
+            }
+            copy_across(&staged, &target, barrier)?;
+        }
+        barrier.add(parent_of(&target));
+        Ok(Outcome::Done)
+    }
+
+    /// Removes a file and then each parent directory this leaves empty, up to the work-tree root.
+    pub fn remove(&mut self, remove: &JournalRemove, barrier: &mut Barrier) -> Result<Outcome> {
+        let target = paths::on_disk(self.work_tree, &remove.path);
+        if self.verify {
+            let now = self.state_of(&target)?;
+            if now == Some(FileState::Absent) {
+                return Ok(Outcome::Done);
+            }
+            if now != Some(JournalBlob::state(Some(remove.old))) {
+                return Ok(Outcome::Conflict(format!(
+                    "'{}' was changed by someone else",
+                    remove.path
+                )));
+            }
+        }
+        match std::fs::remove_file(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::fatal(format!(
+                    "cannot remove '{}': {e}",
+                    remove.path
+                )));
+            }
+        }
+        barrier.add(parent_of(&target));
+        let parents: Vec<&str> = paths::parents(&remove.path).collect();
+        for dir in parents.iter().rev() {
+            let full = self.work_tree.join(dir);
+            if std::fs::remove_dir(&full).is_err() {
+                break;
+            }
+            self.checked_dirs.remove(&full);
+            barrier.add(parent_of(&full));
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// The file state at `target`; `None` for a directory or special file, which no journal records.
+    fn state_of(&self, target: &Path) -> Result<Option<FileState>> {
+        Ok(match paths::inspect_leaf(target, self.hash)? {
+            Found::Absent => Some(FileState::Absent),
+            Found::File { blob, mode } => Some(FileState::Present { blob, mode }),
+            Found::Directory | Found::Special => None,
+        })
+    }
+
+    /// Creates missing parent directories; a parent that is a symlink or a file is a conflict,
+    /// never something to write through.
+    fn make_parents(&mut self, path: &str, barrier: &mut Barrier) -> Result<Option<Outcome>> {
+        for dir in paths::parents(path) {
+            let full = self.work_tree.join(dir);
+            if self.checked_dirs.contains(&full) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Ok(Some(Outcome::Conflict(format!(
+                        "'{dir}' is no longer a directory"
+                    ))));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match std::fs::create_dir(&full) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => {
+                            return Err(Error::fatal(format!(
+                                "cannot create directory '{dir}': {e}"
+                            )));
+                        }
+                    }
+                    barrier.add(parent_of(&full));
+                }
+                Err(e) => return Err(Error::fatal(format!("cannot inspect '{dir}': {e}"))),
+            }
+            self.checked_dirs.insert(full);
+        }
+        Ok(None)
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    path.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Copies a staged file to a hidden temp beside the target, syncs it, and renames it into place.
+fn copy_across(staged: &Path, target: &Path, barrier: &mut Barrier) -> Result<()> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = parent_of(target).join(format!(".{name}.git-atomic-tmp"));
+    let _ = std::fs::remove_file(&temp);
+    let meta = std::fs::symlink_metadata(staged).io_context(|| staged.display().to_string())?;
+    if meta.file_type().is_symlink() {
+        let link = std::fs::read_link(staged).io_context(|| staged.display().to_string())?;
+        std::os::unix::fs::symlink(link, &temp).io_context(|| temp.display().to_string())?;
+    } else {
+        std::fs::copy(staged, &temp)
+            .io_context(|| format!("cannot copy to '{}'", temp.display()))?;
+        crate::durable::fsync_path(&temp)?;
+    }
+    std::fs::rename(&temp, target)
+        .io_context(|| format!("cannot move '{}' into place", target.display()))?;
+    let _ = std::fs::remove_file(staged);
+    barrier.add(parent_of(target));
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Every `git` child process lives here: finding the binary the way git finds itself, running a
+//! command with its stderr captured, and the long-lived `git update-ref --stdin` peer.
+
+use crate::error::{Error, Result};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::thread::JoinHandle;
+
+/// Environment variable that marks our own `update-ref`, so that our hook leaves it alone.
+pub const OWN_TRANSACTION_ENV: &str = "GIT_ATOMIC_OWN_TRANSACTION";
+
+/// The `git` executable and the repository every command runs against.
+#[derive(Debug, Clone)]
+pub struct Git {
+    exe: PathBuf,
+    git_dir: PathBuf,
+    work_tree: Option<PathBuf>,
+}
+
+/// Finds the `git` that runs us (`$GIT_EXEC_PATH/git`), else the first on `PATH`, so that
+/// `git atomic` talks to the same git version the user invoked.
+pub fn find_git() -> Result<PathBuf> {
+    if let Some(exec_path) = std::env::var_os("GIT_EXEC_PATH") {
+        let candidate = Path::new(&exec_path).join("git");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    which::which("git").map_err(|e| Error::fatal(format!("cannot find git on PATH: {e}")))
+}
+
+impl Git {
+    /// A handle that runs `exe` with `GIT_DIR` (and `GIT_WORK_TREE`) pinned to one repository.
+    pub fn new(exe: PathBuf, git_dir: PathBuf, work_tree: Option<PathBuf>) -> Self {
+        Git {
+            exe,
+            git_dir,
+            work_tree,
+        }
+    }
+
+    /// The git binary, for commands that must run before a repository is known.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// A `git` command pinned to our repository; batch content never reaches a shell.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(&self.exe);
+        cmd.env("GIT_DIR", &self.git_dir)
+            .env_remove("GIT_COMMON_DIR");
+        match &self.work_tree {
+            Some(dir) => cmd.env("GIT_WORK_TREE", dir),
+            None => cmd.env_remove("GIT_WORK_TREE"),
+        };
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs a git command to completion, feeding `input`, and returns its stdout; a failure
+    /// carries git's own stderr.
+    pub fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>> {
+        let out = self.output(args, input)?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(Error::fatal(format!(
+                "git {} failed: {}",
+                args.first().copied().unwrap_or(""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// Runs a git command and returns its whole output, whatever the exit status.
+    pub fn output(&self, args: &[&str], input: Option<&[u8]>) -> Result<std::process::Output> {
+        let mut cmd = self.command(args);
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| spawn_error(&self.exe, e))?;
+        let writer = match (input, child.stdin.take()) {
+            (Some(bytes), Some(mut stdin)) => {
+                let bytes = bytes.to_vec();
+                Some(std::thread::spawn(move || {
+                    let _ = stdin.write_all(&bytes);
+                }))
+            }
+            _ => None,
+        };
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::fatal(format!("git: {e}")))?;
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        Ok(out)
+    }
+
+    /// `git version` as (major, minor), to refuse features an older git lacks before anything changes.
+    pub fn version(&self) -> Result<(u32, u32)> {
+        let out = self.run(&["version"], None)?;
+        parse_version(&String::from_utf8_lossy(&out))
+            .ok_or_else(|| Error::fatal("cannot read the output of `git version`"))
+    }
+}
+
+fn spawn_error(exe: &Path, e: std::io::Error) -> Error {
+    Error::fatal(format!("cannot run '{}': {e}", exe.display()))
+}
+
+/// Reads "git version 2.47.3" (and vendor suffixes) as (2, 47).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.trim().strip_prefix("git version ")?;
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// A running `git update-ref --stdin` with a started transaction: git's own locking and
+/// compare-and-swap, driven through its `start`/`prepare`/`commit`/`abort` protocol.
+pub struct UpdateRefProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl UpdateRefProcess {
+    /// Spawns `update-ref --stdin` with the reflog message, marked as ours for the hook.
+    pub fn spawn(git: &Git, message: &str, batch_id: &str) -> Result<Self> {
+        let mut cmd = git.command(["update-ref", "--stdin", "-m", message]);
+        cmd.env(OWN_TRANSACTION_ENV, batch_id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| spawn_error(&git.exe, e))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
+        let mut stderr_pipe = child.stderr.take().expect("stderr was piped");
+        // Drained on a thread so that a chatty git can never block on a full stderr pipe.
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
+            text
+        });
+        Ok(UpdateRefProcess {
+            child,
+            stdin,
+            stdout,
+            stderr: Some(stderr),
+        })
+    }
+
+    /// git's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends command lines without waiting for an answer (updates are answered only at `prepare`).
+    pub fn send(&mut self, lines: &[u8]) -> Result<(), String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| "update-ref input already closed".to_string())?;
+        stdin.write_all(lines).map_err(|_| self.failure_text())
+    }
+
+    /// Sends one protocol verb and waits for git's `<verb>: ok`; on failure returns git's stderr.
+    pub fn call(&mut self, verb: &str) -> Result<(), String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| "update-ref input already closed".to_string())?;
+        let sent = stdin
+            .write_all(format!("{verb}\n").as_bytes())
+            .and_then(|_| stdin.flush());
+        if sent.is_err() {
+            return Err(self.failure_text());
+        }
+        let mut reply = String::new();
+        match self.stdout.read_line(&mut reply) {
+            Ok(n) if n > 0 && reply.trim_end() == format!("{verb}: ok") => Ok(()),
+            _ => Err(self.failure_text()),
+        }
+    }
+
+    /// Closes git's input and waits for it to exit; returns its stderr on a non-zero exit.
+    pub fn finish(mut self) -> Result<(), String> {
+        drop(self.stdin.take());
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if status.success() {
+            Ok(())
+        } else {
+            Err(stderr)
+        }
+    }
+
+    /// Ends the process after a failed exchange and returns what git said on stderr.
+    fn failure_text(&mut self) -> String {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+        let text = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if text.trim().is_empty() {
+            "git update-ref exited without an answer".into()
+        } else {
+            text
+        }
+    }
+}
+
+impl Drop for UpdateRefProcess {
+    fn drop(&mut self) {
+        // End of input makes git abort an open or prepared transaction and release its locks.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,337 @@
+//! Stage 5: the journal, `<common dir>/atomic/batches/<id>/journal`, and its commit record.
+//! Layout (docs/journal.md):
+//!
+//! ```text
+//! git-atomic journal 1\n
+//! <one line of JSON: the Record>\n
+//! crc32 <8 hex digits of the JSON line's bytes>\n
+//! commit <id> <8 hex digits of crc32("commit <id>")>\n     <- appended at the commit point
+//! ```
+//!
+//! A journal whose checksum does not match was torn by a crash while being written: it never
+//! reached its barrier, so the batch never passed prepare and it is rolled back. The batch is
+//! committed exactly when the commit line is present and intact.
+
+use crate::check::FileState;
+use crate::durable::Barrier;
+use crate::error::{Error, IoContext, Result};
+use crate::parse::Mode;
+use crate::refstore::RefValue;
+use crate::stage::Staged;
+use crate::validate::{RefChange, RefVerb};
+use gix::ObjectId;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "git-atomic journal 1\n";
+pub const JOURNAL_FILE: &str = "journal";
+
+/// Everything recovery needs to roll the batch back or forward, without the batch file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub message: String,
+    /// The worktree's git dir: per-worktree refs (`HEAD`) are read and written through it.
+    pub git_dir: PathBuf,
+    pub work_tree: Option<PathBuf>,
+    pub refs: Vec<JournalRef>,
+    pub puts: Vec<JournalPut>,
+    pub removes: Vec<JournalRemove>,
+}
+
+/// A ref change as journaled: values are `absent`, a hex id, or `ref:<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalRef {
+    pub entry: usize,
+    pub verb: RefVerb,
+    pub name: String,
+    pub target: String,
+    pub old: String,
+    pub new: String,
+    pub via_git: bool,
+}
+
+/// A file put as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalPut {
+    pub path: String,
+    pub staged: String,
+    pub old: Option<JournalBlob>,
+    pub new: JournalBlob,
+}
+
+/// A file removal as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalRemove {
+    pub path: String,
+    pub old: JournalBlob,
+}
+
+/// A blob id and a git mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalBlob {
+    #[serde(with = "hex_id")]
+    pub blob: ObjectId,
+    pub mode: Mode,
+}
+
+impl JournalBlob {
+    /// The journal form of a file state (`None` for absent).
+    pub fn of(state: FileState) -> Option<Self> {
+        match state {
+            FileState::Absent => None,
+            FileState::Present { blob, mode } => Some(JournalBlob { blob, mode }),
+        }
+    }
+
+    /// The file state a journal entry records.
+    pub fn state(this: Option<Self>) -> FileState {
+        match this {
+            None => FileState::Absent,
+            Some(b) => FileState::Present {
+                blob: b.blob,
+                mode: b.mode,
+            },
+        }
+    }
+}
+
+/// Object ids in the journal are hex strings, readable with `cat`.
+mod hex_id {
+    use gix::ObjectId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectId, D::Error> {
+        let text = String::deserialize(d)?;
+        ObjectId::from_hex(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Encodes a ref value for the journal.
+pub fn encode_ref(value: &RefValue) -> String {
+    match value {
+        RefValue::Absent => "absent".into(),
+        RefValue::Id(id) => id.to_string(),
+        RefValue::Symbolic(target) => format!("ref:{target}"),
+    }
+}
+
+/// Decodes a journaled ref value.
+pub fn decode_ref(text: &str) -> Result<RefValue> {
+    if text == "absent" {
+        return Ok(RefValue::Absent);
+    }
+    if let Some(target) = text.strip_prefix("ref:") {
+        return Ok(RefValue::Symbolic(target.to_string()));
+    }
+    ObjectId::from_hex(text.as_bytes())
+        .map(RefValue::Id)
+        .map_err(|_| Error::fatal(format!("journal holds a bad ref value '{text}'")))
+}
+
+/// A staged batch whose journal is durable: recovery can now undo or finish it.
+#[must_use = "a journaled batch must be prepared or rolled back"]
+pub struct Journaled {
+    pub staged: Staged,
+    pub record: Record,
+    pub path: PathBuf,
+}
+
+/// The journal form of a validated ref change.
+pub fn journal_ref(r: &RefChange) -> JournalRef {
+    JournalRef {
+        entry: r.entry,
+        verb: r.verb,
+        name: r.name.clone(),
+        target: r.target.clone(),
+        old: encode_ref(&r.old),
+        new: encode_ref(&r.new),
+        via_git: r.via_git,
+    }
+}
+
+/// Builds the record of a staged batch.
+pub fn record_of(staged: &Staged, git_dir: &Path) -> Record {
+    let checked = &staged.checked;
+    Record {
+        id: checked.batch.id.clone(),
+        message: checked.batch.message.clone(),
+        git_dir: git_dir.to_path_buf(),
+        work_tree: checked.work_tree.clone(),
+        refs: checked.batch.refs.iter().map(journal_ref).collect(),
+        puts: staged
+            .puts
+            .iter()
+            .map(|p| JournalPut {
+                path: p.path.clone(),
+                staged: p.staged.clone(),
+                old: JournalBlob::of(p.old),
+                new: JournalBlob::of(p.new).expect("a put always has new content"),
+            })
+            .collect(),
+        removes: checked
+            .removes
+            .iter()
+            .map(|r| JournalRemove {
+                path: r.path.clone(),
+                old: JournalBlob::of(r.old).expect("only present files are removed"),
+            })
+            .collect(),
+    }
+}
+
+/// Writes the journal and flushes the barrier that also holds the staged files: afterwards both
+/// survive power loss (under `atomic.fsync`), and only then may git take ref locks for us.
+pub fn write(staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
+    let record = record_of(&staged, git_dir);
+    let path = staged.batch_dir.join(JOURNAL_FILE);
+    let body = serde_json::to_string(&record)
+        .map_err(|e| Error::fatal(format!("cannot encode the journal: {e}")))?;
+    let text = format!(
+        "{HEADER}{body}\ncrc32 {:08x}\n",
+        crc32fast::hash(body.as_bytes())
+    );
+    let mut file = std::fs::File::create(&path)
+        .io_context(|| format!("cannot create '{}'", path.display()))?;
+    file.write_all(text.as_bytes())
+        .io_context(|| format!("cannot write '{}'", path.display()))?;
+    barrier.add(&path);
+    barrier.flush()?;
+    Ok(Journaled {
+        staged,
+        record,
+        path,
+    })
+}
+
+/// The commit record's exact bytes for a batch id.
+fn commit_line(id: &str) -> String {
+    let body = format!("commit {id}");
+    format!("{body} {:08x}\n", crc32fast::hash(body.as_bytes()))
+}
+
+/// Appends the commit record and makes it durable: the commit point. Before this returns the
+/// batch rolls back after a crash; once it has, the batch rolls forward.
+pub fn append_commit_record(path: &Path, id: &str, fsync: bool) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .io_context(|| format!("cannot open '{}'", path.display()))?;
+    file.write_all(commit_line(id).as_bytes())
+        .io_context(|| format!("cannot write '{}'", path.display()))?;
+    if fsync {
+        file.sync_data()
+            .io_context(|| format!("cannot make '{}' durable", path.display()))?;
+    }
+    Ok(())
+}
+
+/// What a journal on disk says.
+#[derive(Debug)]
+pub enum Read {
+    /// Torn, corrupt or empty: the batch never passed its barrier.
+    Torn,
+    /// Intact; `committed` tells whether the commit record is there.
+    Intact { record: Record, committed: bool },
+}
+
+/// Reads and checks a journal file; never panics on garbage.
+pub fn read(path: &Path) -> Result<Read> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Torn),
+        Err(e) => {
+            return Err(Error::fatal(format!(
+                "cannot read '{}': {e}",
+                path.display()
+            )));
+        }
+    };
+    Ok(parse_journal(&bytes))
+}
+
+fn parse_journal(bytes: &[u8]) -> Read {
+    let Some(rest) = bytes.strip_prefix(HEADER.as_bytes()) else {
+        return Read::Torn;
+    };
+    let mut lines = rest.split_inclusive(|&b| b == b'\n');
+    let (Some(body), Some(check)) = (lines.next(), lines.next()) else {
+        return Read::Torn;
+    };
+    let Some(body) = body.strip_suffix(b"\n") else {
+        return Read::Torn;
+    };
+    if check != format!("crc32 {:08x}\n", crc32fast::hash(body)).as_bytes() {
+        return Read::Torn;
+    }
+    let Ok(record) = serde_json::from_slice::<Record>(body) else {
+        return Read::Torn;
+    };
+    let committed = lines.next() == Some(commit_line(&record.id).as_bytes());
+    Read::Intact { record, committed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let record = Record {
+            id: "abc".into(),
+            message: "m".into(),
+            git_dir: "/r/.git".into(),
+            work_tree: Some("/r".into()),
+            refs: vec![],
+            puts: vec![],
+            removes: vec![],
+        };
+        let body = serde_json::to_string(&record).unwrap();
+        format!(
+            "{HEADER}{body}\ncrc32 {:08x}\n",
+            crc32fast::hash(body.as_bytes())
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_reads_as_torn_or_uncommitted() {
+        let mut full = sample();
+        full.extend_from_slice(commit_line("abc").as_bytes());
+        assert!(matches!(
+            parse_journal(&full),
+            Read::Intact {
+                committed: true,
+                ..
+            }
+        ));
+        let uncommitted_len = sample().len();
+        for cut in 0..full.len() {
+            let read = parse_journal(&full[..cut]);
+            match read {
+                Read::Intact { committed, .. } => {
+                    assert!(cut >= uncommitted_len && !committed, "cut at {cut}")
+                }
+                Read::Torn => assert!(cut < uncommitted_len, "cut at {cut}"),
+            }
+        }
+        for i in 0..full.len() {
+            let mut bad = full.clone();
+            bad[i] ^= 0x20;
+            assert!(
+                !matches!(
+                    parse_journal(&bad),
+                    Read::Intact {
+                        committed: true,
+                        ..
+                    }
+                ),
+                "flip at {i}"
+            );
+        }
+    }
+}

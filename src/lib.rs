@@ -1,0 +1,43 @@
+//! git-atomic: a batch of ref changes and work-tree file changes, applied all-or-nothing and
+//! recovered after a crash at any instant. The modules follow the data: parse → validate →
+//! check → stage → journal → refs → files, with `recover` reusing them from the journal.
+
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod crash;
+pub mod durable;
+pub mod error;
+pub mod files;
+pub mod git;
+pub mod journal;
+pub mod json;
+pub mod lock;
+pub mod parse;
+pub mod paths;
+pub mod recover;
+pub mod refs;
+pub mod refstore;
+pub mod repo;
+pub mod stage;
+pub mod validate;
+
+use clap::Parser;
+
+/// Parses the command line, runs one command and returns its exit status.
+pub fn run() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match &cli.command {
+        cli::Command::Apply(args) => commands::apply::run(args),
+        cli::Command::Recover(args) => commands::recover::run(args),
+        cli::Command::Status(args) => commands::status::run(args),
+    }
+}

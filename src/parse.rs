@@ -1,0 +1,449 @@
+//! Stage 1: bytes → [`BatchFile`]. Reads YAML or JSON into plain entries, rejecting unknown keys,
+//! missing or doubled keys and values of the wrong type, each error naming its entry. Nothing here
+//! looks at the repository; that is `validate`'s job.
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+
+/// A batch exactly as the user wrote it, structurally sound but not yet checked against the repository.
+#[derive(Debug, Clone, Default)]
+pub struct BatchFile {
+    pub message: Option<String>,
+    pub refs: Vec<RefEntry>,
+    pub files: Vec<FileEntry>,
+}
+
+/// A ref precondition (`from:` / `is:`): an object id or `absent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefExpect {
+    Absent,
+    Id(String),
+}
+
+/// One entry of `refs:`; `name` is the ref as written.
+#[derive(Debug, Clone)]
+pub enum RefEntry {
+    Update {
+        name: String,
+        to: String,
+        from: Option<RefExpect>,
+    },
+    Create {
+        name: String,
+        to: String,
+    },
+    Delete {
+        name: String,
+        from: Option<RefExpect>,
+    },
+    Verify {
+        name: String,
+        is: RefExpect,
+    },
+    Symref {
+        name: String,
+        to: String,
+    },
+}
+
+impl RefEntry {
+    /// The ref the entry names, as written.
+    pub fn name(&self) -> &str {
+        match self {
+            RefEntry::Update { name, .. }
+            | RefEntry::Create { name, .. }
+            | RefEntry::Delete { name, .. }
+            | RefEntry::Verify { name, .. }
+            | RefEntry::Symref { name, .. } => name,
+        }
+    }
+}
+
+/// A file precondition (`expect:`): a blob id of the current content, `absent` or `present`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileExpect {
+    Absent,
+    Present,
+    Blob(String),
+}
+
+/// Where a written file's new content comes from.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Text(String),
+    Base64(String),
+    Blob(String),
+    Source(String),
+}
+
+/// A git file mode a batch may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Mode {
+    #[serde(rename = "100644")]
+    Regular,
+    #[serde(rename = "100755")]
+    Executable,
+    #[serde(rename = "120000")]
+    Symlink,
+}
+
+impl Mode {
+    /// The mode as git prints it (`100644`, `100755`, `120000`).
+    pub fn as_git(self) -> &'static str {
+        match self {
+            Mode::Regular => "100644",
+            Mode::Executable => "100755",
+            Mode::Symlink => "120000",
+        }
+    }
+
+    /// Reads git's spelling back; anything else is not a mode a batch may write.
+    pub fn from_git(text: &str) -> Option<Self> {
+        match text {
+            "100644" => Some(Mode::Regular),
+            "100755" => Some(Mode::Executable),
+            "120000" => Some(Mode::Symlink),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of `files:`; paths are '/'-separated and relative to the work-tree root.
+#[derive(Debug, Clone)]
+pub enum FileEntry {
+    Write {
+        path: String,
+        content: Content,
+        mode: Option<Mode>,
+        expect: Option<FileExpect>,
+    },
+    Delete {
+        path: String,
+        expect: Option<FileExpect>,
+    },
+    Rename {
+        path: String,
+        to: String,
+        expect: Option<FileExpect>,
+    },
+}
+
+impl FileEntry {
+    /// The path the entry acts on (the source, for a rename).
+    pub fn path(&self) -> &str {
+        match self {
+            FileEntry::Write { path, .. }
+            | FileEntry::Delete { path, .. }
+            | FileEntry::Rename { path, .. } => path,
+        }
+    }
+}
+
+/// Parses a batch; `origin` names the input in parse errors (`batch.yaml:3:7`).
+pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::invalid(format!("{origin}: batch is not UTF-8: {e}")))?;
+    let value = read_document(text, origin)?;
+    let top = match value {
+        Value::Object(map) => map,
+        Value::Null => return Err(Error::invalid(format!("{origin}: the batch is empty"))),
+        _ => {
+            return Err(Error::invalid(format!(
+                "{origin}: the batch must be a mapping with 'refs' and/or 'files'"
+            )));
+        }
+    };
+    batch_from_map(top)
+}
+
+/// YAML (JSON is read by the JSON parser when it looks like JSON, for exact JSON semantics).
+fn read_document(text: &str, origin: &str) -> Result<Value> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())));
+    }
+    serde_yaml::from_str::<Value>(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("{}:{}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        Error::invalid(format!("{origin}:{at}{e}"))
+    })
+}
+
+fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
+    let mut batch = BatchFile::default();
+    if let Some(version) = top.remove("version")
+        && version.as_u64() != Some(1)
+    {
+        return Err(
+            Error::invalid(format!("unsupported batch version {version}"))
+                .hint("this git-atomic reads version: 1"),
+        );
+    }
+    if let Some(message) = top.remove("message") {
+        batch.message = Some(string_value(message, "message")?);
+    }
+    if let Some(refs) = top.remove("refs") {
+        for (i, entry) in list(refs, "refs")?.into_iter().enumerate() {
+            batch
+                .refs
+                .push(ref_entry(entry).map_err(|e| e.at(format!("refs[{i}]")))?);
+        }
+    }
+    if let Some(files) = top.remove("files") {
+        for (i, entry) in list(files, "files")?.into_iter().enumerate() {
+            batch
+                .files
+                .push(file_entry(entry).map_err(|e| e.at(format!("files[{i}]")))?);
+        }
+    }
+    if let Some(key) = top.keys().next() {
+        return Err(
+            Error::invalid(format!("unknown key '{key}' at the top of the batch"))
+                .hint("the batch takes 'version', 'message', 'refs' and 'files'"),
+        );
+    }
+    if batch.refs.is_empty() && batch.files.is_empty() {
+        return Err(Error::invalid("the batch has no entries"));
+    }
+    Ok(batch)
+}
+
+fn list(value: Value, what: &str) -> Result<Vec<Value>> {
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Null => Ok(Vec::new()),
+        _ => Err(Error::invalid(format!("'{what}' must be a list"))),
+    }
+}
+
+/// The keys of one entry, taken out one by one so that leftovers are reported as unknown.
+struct Entry(Map<String, Value>);
+
+impl Entry {
+    fn new(value: Value) -> Result<Self> {
+        match value {
+            Value::Object(map) => Ok(Entry(map)),
+            _ => Err(Error::invalid(
+                "an entry must be a mapping such as 'update: refs/heads/main'",
+            )),
+        }
+    }
+
+    /// The entry's verb: exactly one of `verbs` must be present.
+    fn verb(&mut self, verbs: &[&'static str]) -> Result<(&'static str, String)> {
+        let present: Vec<&'static str> = verbs
+            .iter()
+            .copied()
+            .filter(|v| self.0.contains_key(*v))
+            .collect();
+        match present.as_slice() {
+            [verb] => Ok((verb, self.required(verb)?)),
+            [] => Err(Error::invalid(format!(
+                "the entry names no action (one of: {})",
+                verbs.join(", ")
+            ))),
+            _ => Err(Error::invalid(format!(
+                "the entry names several actions: {}",
+                present.join(", ")
+            ))),
+        }
+    }
+
+    fn required(&mut self, key: &str) -> Result<String> {
+        match self.0.remove(key) {
+            Some(v) => string_value(v, key),
+            None => Err(Error::invalid(format!("missing '{key}'"))),
+        }
+    }
+
+    fn optional(&mut self, key: &str) -> Result<Option<String>> {
+        self.0.remove(key).map(|v| string_value(v, key)).transpose()
+    }
+
+    /// Refuses whatever keys the verb did not take.
+    fn finish(self, verb: &str) -> Result<()> {
+        match self.0.keys().next() {
+            Some(key) => Err(Error::invalid(format!("unknown key '{key}' for '{verb}'"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn string_value(value: Value, key: &str) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Err(Error::invalid(format!(
+            "'{key}' must be a string, not the number {n}"
+        ))
+        .hint(format!("quote the value: {key}: \"{n}\""))),
+        other => Err(Error::invalid(format!(
+            "'{key}' must be a string, not {}",
+            type_name(&other)
+        ))),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn ref_expect(text: String) -> RefExpect {
+    if text == "absent" {
+        RefExpect::Absent
+    } else {
+        RefExpect::Id(text)
+    }
+}
+
+fn ref_entry(value: Value) -> Result<RefEntry> {
+    let mut e = Entry::new(value)?;
+    let (verb, name) = e.verb(&["update", "create", "delete", "verify", "symref"])?;
+    let entry = match verb {
+        "update" => RefEntry::Update {
+            name,
+            to: e.required("to")?,
+            from: e.optional("from")?.map(ref_expect),
+        },
+        "create" => RefEntry::Create {
+            name,
+            to: e.required("to")?,
+        },
+        "delete" => RefEntry::Delete {
+            name,
+            from: e.optional("from")?.map(ref_expect),
+        },
+        "verify" => RefEntry::Verify {
+            name,
+            is: ref_expect(e.required("is")?),
+        },
+        _ => RefEntry::Symref {
+            name,
+            to: e.required("to")?,
+        },
+    };
+    e.finish(verb)?;
+    Ok(entry)
+}
+
+fn file_expect(text: String) -> FileExpect {
+    match text.as_str() {
+        "absent" => FileExpect::Absent,
+        "present" => FileExpect::Present,
+        _ => FileExpect::Blob(text),
+    }
+}
+
+fn file_entry(value: Value) -> Result<FileEntry> {
+    let mut e = Entry::new(value)?;
+    if let Some(Value::Number(n)) = e.0.get("mode") {
+        // `mode: 100644` unquoted is a YAML number; its digits are what the user meant.
+        let digits = n.to_string();
+        e.0.insert("mode".into(), Value::String(digits));
+    }
+    let (verb, path) = e.verb(&["write", "delete", "rename"])?;
+    let expect = e.optional("expect")?.map(file_expect);
+    let entry = match verb {
+        "write" => {
+            let content = write_content(&mut e)?;
+            let mode = match e.optional("mode")? {
+                None => None,
+                Some(m) => Some(Mode::from_git(&m).ok_or_else(|| {
+                    Error::invalid(format!("unsupported mode '{m}'"))
+                        .hint("use 100644, 100755 or 120000")
+                })?),
+            };
+            FileEntry::Write {
+                path,
+                content,
+                mode,
+                expect,
+            }
+        }
+        "delete" => FileEntry::Delete { path, expect },
+        _ => FileEntry::Rename {
+            path,
+            to: e.required("to")?,
+            expect,
+        },
+    };
+    e.finish(verb)?;
+    Ok(entry)
+}
+
+fn write_content(e: &mut Entry) -> Result<Content> {
+    let mut found = Vec::new();
+    for key in ["content", "base64", "blob", "source"] {
+        if let Some(value) = e.optional(key)? {
+            found.push((key, value));
+        }
+    }
+    match found.len() {
+        1 => {
+            let (key, value) = found.pop().expect("one element");
+            Ok(match key {
+                "content" => Content::Text(value),
+                "base64" => Content::Base64(value),
+                "blob" => Content::Blob(value),
+                _ => Content::Source(value),
+            })
+        }
+        0 => Err(Error::invalid(
+            "'write' needs one of 'content', 'base64', 'blob' or 'source'",
+        )),
+        _ => Err(Error::invalid(format!(
+            "'write' takes exactly one content source, not {}",
+            found
+                .iter()
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_entry_kind() {
+        let yaml = "version: 1\nmessage: m\nrefs:\n  - update: refs/heads/main\n    to: HEAD\n    from: absent\n  - create: refs/heads/t\n    to: main\n  - delete: refs/heads/o\n  - verify: refs/tags/v\n    is: absent\n  - symref: HEAD\n    to: refs/heads/main\nfiles:\n  - write: a\n    content: hi\n    mode: 100755\n  - delete: b\n    expect: present\n  - rename: c\n    to: d\n";
+        let b = parse(yaml.as_bytes(), "b.yaml").unwrap();
+        assert_eq!(b.refs.len(), 5);
+        assert_eq!(b.files.len(), 3);
+        assert!(matches!(
+            &b.files[0],
+            FileEntry::Write {
+                mode: Some(Mode::Executable),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn names_the_entry_and_the_unknown_key() {
+        let err = parse(b"files:\n  - write: a\n    content: x\n    mdoe: 1\n", "b").unwrap_err();
+        assert_eq!(err.to_string(), "files[0]: unknown key 'mdoe' for 'write'");
+    }
+
+    #[test]
+    fn yaml_errors_carry_line_and_column() {
+        let err = parse(b"refs:\n  - update: [\n", "b.yaml").unwrap_err();
+        assert!(err.to_string().starts_with("b.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn numbers_are_not_silently_turned_into_ids() {
+        let err = parse(b"refs:\n  - update: refs/heads/a\n    to: 1234567\n", "b").unwrap_err();
+        assert!(err.hints[0].contains("quote"), "{err:?}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Stage 6: the ref changes, through one `git update-ref --stdin` (git's locks, git's
+//! compare-and-swap, git's reflogs, git's hooks). Mirrors git's own transaction states: a
+//! [`PreparedRefs`] holds every lock with every old value checked and can only be committed or
+//! aborted. If this process dies, git reads end of input and aborts, releasing the locks.
+
+use crate::error::{Error, Result};
+use crate::git::{Git, UpdateRefProcess};
+use crate::journal::{JournalRef, decode_ref};
+use crate::refstore::RefValue;
+use crate::validate::RefVerb;
+use std::path::{Path, PathBuf};
+
+/// A ref transaction with every lock held and every old value checked by git.
+#[must_use = "a prepared ref transaction holds git's ref locks until committed or aborted"]
+pub struct PreparedRefs {
+    process: UpdateRefProcess,
+    created_dirs: Vec<PathBuf>,
+}
+
+/// Why a commit did not report success: then nobody knows whether git renamed its locks.
+#[derive(Debug)]
+pub struct OutcomeUnknown(pub String);
+
+/// The `update-ref --stdin` lines of one journaled change (nothing for a no-op).
+pub fn command_lines(change: &JournalRef, zero: &str) -> Result<String> {
+    if !change.via_git {
+        return Ok(String::new());
+    }
+    let old = decode_ref(&change.old)?;
+    let new = decode_ref(&change.new)?;
+    let name = &change.name;
+    let id_or_zero = |v: &RefValue| {
+        v.id()
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| zero.to_string())
+    };
+    Ok(match change.verb {
+        RefVerb::Update | RefVerb::Create => {
+            format!("update {name} {} {}\n", id_or_zero(&new), id_or_zero(&old))
+        }
+        RefVerb::Delete => format!("delete {name} {}\n", id_or_zero(&old)),
+        RefVerb::Verify => format!("verify {name} {}\n", id_or_zero(&old)),
+        RefVerb::Symref => {
+            let RefValue::Symbolic(target) = new else {
+                return Err(Error::fatal(format!(
+                    "journal: symref '{name}' has no target"
+                )));
+            };
+            let old = match old {
+                RefValue::Symbolic(t) => format!("ref {t}"),
+                other => format!("oid {}", id_or_zero(&other)),
+            };
+            format!("option no-deref\nsymref-update {name} {target} {old}\n")
+        }
+    })
+}
+
+/// Starts a transaction, queues every change and prepares it: on success every lock is held.
+/// On refusal nothing changed, and the empty directories git made for its locks are removed.
+/// `pid_file`, when given, receives git's pid so that recovery can wait for an orphaned git.
+pub fn prepare(
+    git: &Git,
+    dirs: &RefDirs,
+    message: &str,
+    id: &str,
+    lines: &str,
+    changed: &[&str],
+    pid_file: Option<&Path>,
+) -> Result<PreparedRefs> {
+    let created_dirs = dirs.missing_parents(changed);
+    let mut process = UpdateRefProcess::spawn(git, message, id)?;
+    if let Some(pid_file) = pid_file {
+        std::fs::write(pid_file, process.id().to_string())
+            .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;
+    }
+    let result = process
+        .call("start")
+        .and_then(|_| process.send(lines.as_bytes()))
+        .and_then(|_| process.call("prepare"));
+    match result {
+        Ok(()) => Ok(PreparedRefs {
+            process,
+            created_dirs,
+        }),
+        Err(stderr) => {
+            drop(process);
+            remove_empty(&created_dirs);
+            Err(refusal(&stderr))
+        }
+    }
+}
+
+impl PreparedRefs {
+    /// Commits: git renames its lock files into place. Call only after the commit record is durable.
+    pub fn commit(mut self) -> std::result::Result<(), OutcomeUnknown> {
+        self.process.call("commit").map_err(OutcomeUnknown)?;
+        self.process.finish().map_err(OutcomeUnknown)
+    }
+
+    /// Aborts: git releases every lock and changes nothing.
+    pub fn abort(mut self) -> Result<()> {
+        let result = self.process.call("abort");
+        drop(self.process);
+        remove_empty(&self.created_dirs);
+        result.map_err(|e| Error::fatal(format!("git update-ref could not abort: {}", e.trim())))
+    }
+}
+
+/// Turns git's complaint into our refusal (exit 1) or, when git itself broke, a fatal error.
+fn refusal(stderr: &str) -> Error {
+    let text: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let message = text
+        .iter()
+        .map(|l| {
+            l.trim_start_matches("fatal: ")
+                .trim_start_matches("error: ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let refused = [
+        "cannot lock ref",
+        "already exists",
+        "File exists",
+        "aborted by hook",
+        "expected",
+        "unable to resolve",
+    ]
+    .iter()
+    .any(|needle| stderr.contains(needle));
+    if refused {
+        Error::refused(format!("git refused the ref changes: {message}"))
+            .hint("a ref changed under us or is locked by another git command; nothing was changed")
+    } else {
+        Error::fatal(format!("git update-ref failed: {message}"))
+    }
+}
+
+/// Where loose refs live: per-worktree refs in the worktree's git dir, the rest in the common dir.
+pub struct RefDirs {
+    pub git_dir: PathBuf,
+    pub common_dir: PathBuf,
+}
+
+impl RefDirs {
+    /// The directory a loose ref named `name` is stored under.
+    pub fn base_for(&self, name: &str) -> &Path {
+        let per_worktree = !name.starts_with("refs/")
+            || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"]
+                .iter()
+                .any(|p| name.starts_with(p));
+        if per_worktree {
+            &self.git_dir
+        } else {
+            &self.common_dir
+        }
+    }
+
+    /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
+    /// deepest first: git creates them for its lock files and leaves them behind when it refuses.
+    fn missing_parents(&self, names: &[&str]) -> Vec<PathBuf> {
+        let mut missing = std::collections::BTreeSet::new();
+        for name in names {
+            let base = self.base_for(name);
+            for prefix in [base.to_path_buf(), base.join("logs")] {
+                let mut dir = prefix.clone();
+                let components: Vec<&str> = name.split('/').collect();
+                for component in &components[..components.len().saturating_sub(1)] {
+                    dir.push(component);
+                    if !dir.exists() {
+                        missing.insert(dir.clone());
+                    }
+                }
+            }
+        }
+        let mut list: Vec<PathBuf> = missing.into_iter().collect();
+        list.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        list
+    }
+
+    /// Paths whose durability makes these refs durable: each loose ref file, its reflog, the
+    /// directories holding them, and `packed-refs` (deletes rewrite it).
+    pub fn durable_paths(&self, names: &[&str]) -> Vec<PathBuf> {
+        let mut paths = vec![
+            self.common_dir.join("packed-refs"),
+            self.common_dir.clone(),
+            self.git_dir.clone(),
+        ];
+        for name in names {
+            let base = self.base_for(name);
+            for file in [base.join(name), base.join("logs").join(name)] {
+                if let Some(parent) = file.parent() {
+                    paths.push(parent.to_path_buf());
+                }
+                paths.push(file);
+            }
+        }
+        paths
+    }
+}
+
+/// Removes directories that are (still) empty, deepest first.
+fn remove_empty(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let _ = std::fs::remove_dir(dir);
+    }
+}

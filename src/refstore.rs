@@ -1,0 +1,165 @@
+//! Reading refs without changing them: gix for the files backend (no process to start), git
+//! itself for reftable, which gix misreads (NOTES-git.md). Writes never happen here.
+
+use crate::error::{Error, Result};
+use crate::git::Git;
+use gix::ObjectId;
+use std::collections::BTreeMap;
+
+/// What a ref holds, one level deep (a symbolic ref is not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefValue {
+    Absent,
+    Id(ObjectId),
+    /// A symbolic ref and the full name it points at.
+    Symbolic(String),
+}
+
+impl RefValue {
+    /// The object id, if the ref points at one directly.
+    pub fn id(&self) -> Option<ObjectId> {
+        match self {
+            RefValue::Id(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// How many symbolic refs we follow before calling it a loop, as git does.
+const MAX_SYMREF_DEPTH: usize = 5;
+
+/// A read-only view of the repository's refs.
+pub enum RefStore<'r> {
+    Gix(&'r gix::Repository),
+    /// All refs of a reftable repository, listed once through `git for-each-ref`.
+    Listed(BTreeMap<String, RefValue>),
+}
+
+impl<'r> RefStore<'r> {
+    /// The right reader for the repository's ref backend.
+    pub fn new(repo: &'r gix::Repository, git: &Git, reftable: bool) -> Result<Self> {
+        if reftable {
+            list_with_git(git).map(RefStore::Listed)
+        } else {
+            Ok(RefStore::Gix(repo))
+        }
+    }
+
+    /// The value of exactly `name` (no DWIM, no following of symbolic refs).
+    pub fn read(&self, name: &str) -> Result<RefValue> {
+        match self {
+            RefStore::Listed(map) => Ok(map.get(name).cloned().unwrap_or(RefValue::Absent)),
+            RefStore::Gix(repo) => {
+                let found = repo
+                    .try_find_reference(name)
+                    .map_err(|e| Error::fatal(format!("cannot read ref '{name}': {e}")))?;
+                let Some(r) = found else {
+                    return Ok(RefValue::Absent);
+                };
+                if r.name().as_bstr() != name {
+                    return Ok(RefValue::Absent);
+                }
+                Ok(match r.target() {
+                    gix::refs::TargetRef::Object(id) => RefValue::Id(id.to_owned()),
+                    gix::refs::TargetRef::Symbolic(target) => {
+                        RefValue::Symbolic(target.as_bstr().to_string())
+                    }
+                })
+            }
+        }
+    }
+
+    /// Follows symbolic refs from `name` to the ref an update would change, and that ref's value.
+    pub fn resolve(&self, name: &str) -> Result<(String, RefValue)> {
+        let mut current = name.to_string();
+        for _ in 0..MAX_SYMREF_DEPTH {
+            match self.read(&current)? {
+                RefValue::Symbolic(target) => current = target,
+                value => return Ok((current, value)),
+            }
+        }
+        Err(Error::invalid(format!(
+            "symbolic ref '{name}' nests too deeply (a loop?)"
+        )))
+    }
+
+    /// An existing ref that would collide with `name` as file and directory, if any.
+    pub fn collision(&self, name: &str) -> Result<Option<String>> {
+        let mut prefix = String::new();
+        for component in name
+            .split('/')
+            .take(name.split('/').count().saturating_sub(1))
+        {
+            prefix.push_str(component);
+            if prefix != "refs" && self.read(&prefix)? != RefValue::Absent {
+                return Ok(Some(prefix));
+            }
+            prefix.push('/');
+        }
+        let below = format!("{name}/");
+        match self {
+            RefStore::Listed(map) => Ok(map
+                .range(below.clone()..)
+                .next()
+                .map(|(k, _)| k.clone())
+                .filter(|k| k.starts_with(&below))),
+            RefStore::Gix(repo) => {
+                let platform = repo
+                    .references()
+                    .map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
+                let mut iter = platform
+                    .prefixed(below.as_str())
+                    .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?;
+                Ok(iter
+                    .next()
+                    .and_then(|r| r.ok())
+                    .map(|r| r.name().as_bstr().to_string()))
+            }
+        }
+    }
+}
+
+/// Lists every ref with git, for backends gix cannot read.
+fn list_with_git(git: &Git) -> Result<BTreeMap<String, RefValue>> {
+    let out = git.run(
+        &[
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(symref)",
+        ],
+        None,
+    )?;
+    let mut map = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let mut parts = line.split(' ');
+        let (Some(name), Some(id), symref) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let value = match symref.filter(|s| !s.is_empty()) {
+            Some(target) => RefValue::Symbolic(target.to_string()),
+            None => RefValue::Id(parse_id(id)?),
+        };
+        map.insert(name.to_string(), value);
+    }
+    let head = git.output(&["symbolic-ref", "-q", "HEAD"], None)?;
+    if head.status.success() {
+        map.insert(
+            "HEAD".into(),
+            RefValue::Symbolic(String::from_utf8_lossy(&head.stdout).trim().to_string()),
+        );
+    } else {
+        let id = git.output(&["rev-parse", "-q", "--verify", "HEAD"], None)?;
+        if id.status.success() {
+            map.insert(
+                "HEAD".into(),
+                RefValue::Id(parse_id(String::from_utf8_lossy(&id.stdout).trim())?),
+            );
+        }
+    }
+    Ok(map)
+}
+
+/// Parses a full hex object id as git prints it.
+pub fn parse_id(hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex.as_bytes())
+        .map_err(|_| Error::fatal(format!("git printed an invalid object id '{hex}'")))
+}

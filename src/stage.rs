@@ -1,0 +1,154 @@
+//! Stage 4: writes every new file content into the batch's staging directory
+//! (`<common dir>/atomic/batches/<id>/stage/<n>`), with its final mode, and computes its blob id.
+//! Nothing in the work tree or in git changes; the barrier that makes the staged files durable
+//! is flushed by the journal stage together with the journal itself.
+
+use crate::check::{Checked, FileState, Put, PutSource};
+use crate::durable::Barrier;
+use crate::error::{Error, IoContext, Result};
+use crate::parse::Mode;
+use crate::paths::{self, Found};
+use crate::validate::NewContent;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// A put whose new content sits staged, ready to be renamed into place.
+#[derive(Debug, Clone)]
+pub struct StagedPut {
+    pub path: String,
+    pub old: FileState,
+    pub new: FileState,
+    /// File name inside the staging directory.
+    pub staged: String,
+}
+
+/// A checked batch whose new contents are all staged.
+#[derive(Debug)]
+#[must_use = "a staged batch must be journaled or its batch directory removed"]
+pub struct Staged {
+    pub checked: Checked,
+    pub batch_dir: PathBuf,
+    pub puts: Vec<StagedPut>,
+}
+
+/// The directory of one batch: its journal and its staged files.
+pub fn batch_dir(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("batches").join(id)
+}
+
+/// Stages the new contents of `checked` under `state_dir`.
+pub fn stage(
+    checked: Checked,
+    state_dir: &Path,
+    repo: &gix::Repository,
+    barrier: &mut Barrier,
+) -> Result<Staged> {
+    let batch_dir = batch_dir(state_dir, &checked.batch.id);
+    let stage_dir = batch_dir.join("stage");
+    std::fs::create_dir_all(&stage_dir)
+        .io_context(|| format!("cannot create '{}'", stage_dir.display()))?;
+    barrier.add(state_dir.join("batches"));
+    barrier.add(&batch_dir);
+    barrier.add(&stage_dir);
+    let mut puts = Vec::with_capacity(checked.puts.len());
+    for (n, put) in checked.puts.iter().enumerate() {
+        let staged = n.to_string();
+        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
+        let blob = paths::blob_id(repo.object_hash(), &bytes)?;
+        let file = stage_dir.join(&staged);
+        write_staged(&file, &bytes, put.mode)?;
+        barrier.add(&file);
+        puts.push(StagedPut {
+            path: put.path.clone(),
+            old: put.old,
+            new: FileState::Present {
+                blob,
+                mode: put.mode,
+            },
+            staged,
+        });
+    }
+    let mut checked = checked;
+    for (i, staged) in puts.iter().enumerate() {
+        if let Some(line) = checked.puts[i].report {
+            checked.files_report[line].new = staged.new.blob();
+        }
+    }
+    Ok(Staged {
+        checked,
+        batch_dir,
+        puts,
+    })
+}
+
+/// The bytes a put writes (a symlink's target, for mode 120000).
+fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Vec<u8>> {
+    let bytes = match &put.source {
+        PutSource::Content(NewContent::Bytes(bytes)) => bytes.clone(),
+        PutSource::Content(NewContent::Blob(id)) => repo
+            .find_blob(*id)
+            .map_err(|e| Error::fatal(format!("cannot read blob {id}: {e}")))?
+            .data
+            .clone(),
+        PutSource::Content(NewContent::Source(path)) => std::fs::read(path)
+            .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?,
+        PutSource::WorkTree { path, blob } => {
+            let work_tree = work_tree.expect("renames exist only with a work tree");
+            let full = paths::on_disk(work_tree, path);
+            let bytes = match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => std::os::unix::ffi::OsStrExt::as_bytes(
+                    std::fs::read_link(&full)
+                        .io_context(|| full.display().to_string())?
+                        .as_os_str(),
+                )
+                .to_vec(),
+                _ => std::fs::read(&full)
+                    .io_context(|| format!("cannot read '{}'", full.display()))?,
+            };
+            if paths::blob_id(repo.object_hash(), &bytes)? != *blob {
+                return Err(Error::refused(format!(
+                    "'{path}' changed while the batch was being applied"
+                )));
+            }
+            bytes
+        }
+    };
+    if put.mode == Mode::Symlink && (bytes.is_empty() || bytes.contains(&0)) {
+        return Err(Error::invalid(format!(
+            "'{}': a symlink's target must be non-empty and without NUL",
+            put.path
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Writes one staged file or symlink with its final mode (the umask applies, as for git checkout).
+fn write_staged(file: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
+    let _ = std::fs::remove_file(file);
+    if mode == Mode::Symlink {
+        let target = std::ffi::OsStr::from_bytes(bytes);
+        return std::os::unix::fs::symlink(target, file)
+            .io_context(|| format!("cannot stage '{}'", file.display()));
+    }
+    let perm = if mode == Mode::Executable {
+        0o777
+    } else {
+        0o666
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(perm)
+        .open(file)
+        .io_context(|| format!("cannot stage '{}'", file.display()))?;
+    f.write_all(bytes)
+        .io_context(|| format!("cannot write '{}'", file.display()))
+}
+
+/// What a staged file holds now, for recovery's "still staged?" question.
+pub fn staged_state(batch_dir: &Path, staged: &str, hash: gix::hash::Kind) -> Result<Found> {
+    paths::inspect_leaf(&batch_dir.join("stage").join(staged), hash)
+}

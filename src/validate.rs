@@ -1,0 +1,585 @@
+//! Stage 2: [`BatchFile`] → [`Batch`]. Checks every rule of SPEC §2 against the repository and
+//! resolves every revision to an object id, once, before anything changes. Nothing is written.
+//! Ref preconditions are checked here for a clear message, and again by git under its locks.
+
+use crate::error::{Error, Result};
+use crate::git::Git;
+use crate::parse::{BatchFile, Content, FileEntry, FileExpect, Mode, RefEntry, RefExpect};
+use crate::paths;
+use crate::refstore::{RefStore, RefValue};
+use crate::repo::Repo;
+use base64::Engine;
+use gix::ObjectId;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// The first git that has the `symref-*` verbs of `update-ref --stdin`.
+const SYMREF_VERBS_SINCE: (u32, u32) = (2, 46);
+
+/// A batch that passed every check: ids resolved, names and paths safe. Only this type is staged.
+#[derive(Debug)]
+pub struct Batch {
+    pub id: String,
+    pub message: String,
+    pub refs: Vec<RefChange>,
+    pub files: Vec<FileChange>,
+}
+
+/// The verb of a ref entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefVerb {
+    Update,
+    Create,
+    Delete,
+    Verify,
+    Symref,
+}
+
+/// One ref entry, resolved: what the ref it changes holds now and will hold after the batch.
+#[derive(Debug, Clone)]
+pub struct RefChange {
+    pub entry: usize,
+    pub verb: RefVerb,
+    /// The name as written (`HEAD`), which is what update-ref is given.
+    pub name: String,
+    /// The ref that actually changes once symbolic refs are followed (`refs/heads/main`).
+    pub target: String,
+    pub old: RefValue,
+    pub new: RefValue,
+    /// False when update-ref has nothing to do (deleting a missing ref, an absent-verify that
+    /// collides with an existing ref and so cannot be locked).
+    pub via_git: bool,
+}
+
+/// What a file precondition asks for, with the blob id parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Absent,
+    Present,
+    Blob(ObjectId),
+}
+
+/// The new content of a written file, validated but not yet read.
+#[derive(Debug, Clone)]
+pub enum NewContent {
+    Bytes(Vec<u8>),
+    Blob(ObjectId),
+    Source(PathBuf),
+}
+
+/// What a file entry does.
+#[derive(Debug, Clone)]
+pub enum FileAction {
+    Write {
+        content: NewContent,
+        mode: Option<Mode>,
+    },
+    Delete,
+    Rename {
+        to: String,
+    },
+}
+
+/// One validated file entry.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub entry: usize,
+    pub path: String,
+    pub action: FileAction,
+    pub expect: Option<Expect>,
+}
+
+impl FileChange {
+    /// `files[3] src/a.rs`, the way errors name this entry.
+    pub fn label(&self) -> String {
+        format!("files[{}] {}", self.entry, self.path)
+    }
+}
+
+/// Validates `file` against `repo` and gives the batch its id.
+pub fn validate(file: BatchFile, repo: &Repo, message_override: Option<String>) -> Result<Batch> {
+    let id = new_batch_id();
+    let message = message_override
+        .or(file.message.clone())
+        .unwrap_or_else(|| format!("git atomic apply {id}"));
+    let mut resolver = Resolver::new(repo);
+    let refs = validate_refs(&file.refs, repo, &mut resolver)?;
+    if !file.files.is_empty() {
+        repo.require_work_tree()?;
+    }
+    let files = validate_files(&file.files, repo, &mut resolver)?;
+    Ok(Batch {
+        id,
+        message,
+        refs,
+        files,
+    })
+}
+
+/// A batch id: time-ordered, unique per process and instant.
+fn new_batch_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:x}{:08x}-{:x}",
+        now.as_secs(),
+        now.subsec_nanos(),
+        std::process::id()
+    )
+}
+
+fn validate_refs(
+    entries: &[RefEntry],
+    repo: &Repo,
+    resolver: &mut Resolver,
+) -> Result<Vec<RefChange>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = RefStore::new(&repo.gix, &repo.git, repo.settings.reftable)?;
+    for (i, entry) in entries.iter().enumerate() {
+        check_ref_name(entry.name()).map_err(|e| e.at(format!("refs[{i}]")))?;
+    }
+    if entries.iter().any(|e| matches!(e, RefEntry::Symref { .. })) {
+        require_symref_support(&repo.git)?;
+    }
+    resolver.resolve_all(entries.iter().filter_map(|e| match e {
+        RefEntry::Update { to, .. } | RefEntry::Create { to, .. } => Some(to.as_str()),
+        _ => None,
+    }))?;
+    let mut changes = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let change = ref_change(i, entry, &store, resolver)
+            .map_err(|e| e.at(format!("refs[{i}] {}", entry.name())))?;
+        changes.push(change);
+    }
+    check_ref_uniqueness(&changes)?;
+    check_ref_collisions(&changes, &store)?;
+    Ok(changes)
+}
+
+/// A ref name is `HEAD` or under `refs/`, and well-formed as `git check-ref-format` wants it.
+fn check_ref_name(name: &str) -> Result<()> {
+    if name != "HEAD" && !name.starts_with("refs/") {
+        return Err(Error::invalid(format!("'{name}' is not a ref name"))
+            .hint("ref names are HEAD or start with refs/"));
+    }
+    gix::refs::FullName::try_from(name)
+        .map_err(|_| Error::invalid(format!("'{name}' is not a valid ref name")))?;
+    Ok(())
+}
+
+fn require_symref_support(git: &Git) -> Result<()> {
+    let version = git.version()?;
+    if version < SYMREF_VERBS_SINCE {
+        return Err(Error::invalid(format!(
+            "'symref' entries need git {}.{} or newer; '{}' is {}.{}",
+            SYMREF_VERBS_SINCE.0,
+            SYMREF_VERBS_SINCE.1,
+            git.exe().display(),
+            version.0,
+            version.1
+        ))
+        .hint("upgrade git, or run 'git symbolic-ref' separately"));
+    }
+    Ok(())
+}
+
+fn ref_change(
+    entry: usize,
+    raw: &RefEntry,
+    store: &RefStore,
+    resolver: &Resolver,
+) -> Result<RefChange> {
+    let name = raw.name().to_string();
+    let (target, old) = match raw {
+        RefEntry::Symref { .. } => (name.clone(), store.read(&name)?),
+        _ => store.resolve(&name)?,
+    };
+    let mut change = RefChange {
+        entry,
+        verb: RefVerb::Update,
+        name,
+        target,
+        old: old.clone(),
+        new: old.clone(),
+        via_git: true,
+    };
+    match raw {
+        RefEntry::Update { to, from, .. } => {
+            check_from(from.as_ref(), &old)?;
+            change.new = RefValue::Id(resolver.commit_for(&change.target, to)?);
+        }
+        RefEntry::Create { to, .. } => {
+            change.verb = RefVerb::Create;
+            check_from(Some(&RefExpect::Absent), &old)?;
+            change.new = RefValue::Id(resolver.commit_for(&change.target, to)?);
+        }
+        RefEntry::Delete { from, .. } => {
+            change.verb = RefVerb::Delete;
+            if from == &Some(RefExpect::Absent) {
+                return Err(Error::invalid(
+                    "'delete' with 'from: absent' can never apply",
+                ));
+            }
+            check_from(from.as_ref(), &old)?;
+            change.new = RefValue::Absent;
+            change.via_git = old != RefValue::Absent;
+        }
+        RefEntry::Verify { is, .. } => {
+            change.verb = RefVerb::Verify;
+            check_from(Some(is), &old)?;
+            change.via_git =
+                !(is == &RefExpect::Absent && store.collision(&change.target)?.is_some());
+        }
+        RefEntry::Symref { to, .. } => {
+            change.verb = RefVerb::Symref;
+            check_ref_name(to)?;
+            change.new = RefValue::Symbolic(to.clone());
+        }
+    }
+    Ok(change)
+}
+
+/// Compares a `from:`/`is:` precondition with the value read now (git checks again under its lock).
+fn check_from(expect: Option<&RefExpect>, old: &RefValue) -> Result<()> {
+    let Some(expect) = expect else { return Ok(()) };
+    let holds = match expect {
+        RefExpect::Absent => old == &RefValue::Absent,
+        RefExpect::Id(hex) => {
+            let id = ObjectId::from_hex(hex.as_bytes()).map_err(|_| {
+                Error::invalid(format!("'{hex}' is not a full object id"))
+                    .hint("preconditions take the full hex id, or 'absent'")
+            })?;
+            old.id() == Some(id)
+        }
+    };
+    if holds {
+        return Ok(());
+    }
+    let now = match old {
+        RefValue::Absent => "does not exist".to_string(),
+        RefValue::Id(id) => format!("is at {id}"),
+        RefValue::Symbolic(t) => format!("points at {t}"),
+    };
+    let wanted = match expect {
+        RefExpect::Absent => "absent".to_string(),
+        RefExpect::Id(hex) => hex.clone(),
+    };
+    Err(Error::refused(format!(
+        "ref {now}, but the batch expects {wanted}"
+    )))
+}
+
+/// Two entries on one ref (also through a symbolic ref, as `HEAD` and its branch) are invalid.
+fn check_ref_uniqueness(changes: &[RefChange]) -> Result<()> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for c in changes {
+        for key in [c.name.as_str(), c.target.as_str()] {
+            if let Some(first) = seen.get(key).filter(|&&first| first != c.entry) {
+                return Err(Error::invalid(format!(
+                    "refs[{}] and refs[{}] both change '{key}'",
+                    first, c.entry
+                ))
+                .hint("a batch names each ref once, and HEAD counts as the branch it points at"));
+            }
+            seen.insert(key, c.entry);
+        }
+    }
+    Ok(())
+}
+
+/// File/directory collisions: within the batch they are invalid, against existing refs refused.
+fn check_ref_collisions(changes: &[RefChange], store: &RefStore) -> Result<()> {
+    let names: BTreeMap<&str, usize> = changes
+        .iter()
+        .map(|c| (c.target.as_str(), c.entry))
+        .collect();
+    for (name, entry) in &names {
+        let below = format!("{name}/");
+        if let Some((other, other_entry)) = names
+            .range(below.as_str()..)
+            .next()
+            .filter(|(k, _)| k.starts_with(&below))
+        {
+            return Err(Error::invalid(format!(
+                "refs[{entry}] '{name}' and refs[{other_entry}] '{other}' cannot both exist (one is a directory of the other)"
+            )));
+        }
+    }
+    for c in changes
+        .iter()
+        .filter(|c| c.old == RefValue::Absent && c.new != RefValue::Absent)
+    {
+        if let Some(existing) = store.collision(&c.target)? {
+            return Err(Error::refused(format!(
+                "cannot create '{}': ref '{existing}' exists",
+                c.target
+            ))
+            .at(format!("refs[{}] {}", c.entry, c.name)));
+        }
+    }
+    Ok(())
+}
+
+fn validate_files(
+    entries: &[FileEntry],
+    repo: &Repo,
+    resolver: &mut Resolver,
+) -> Result<Vec<FileChange>> {
+    let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let label = format!("files[{i}] {}", entry.path());
+        let mut paths = vec![entry.path()];
+        if let FileEntry::Rename { to, .. } = entry {
+            paths.push(to);
+        }
+        for path in paths {
+            paths::check_syntax(path).map_err(|e| e.at(label.clone()))?;
+            if let Some(first) = claimed.insert(path.to_string(), i) {
+                return Err(Error::invalid(format!(
+                    "files[{first}] and files[{i}] both name '{path}'"
+                )));
+            }
+        }
+    }
+    check_path_nesting(&claimed)?;
+    resolver.resolve_all(entries.iter().filter_map(|e| match e {
+        FileEntry::Write {
+            content: Content::Blob(rev),
+            ..
+        } => Some(rev.as_str()),
+        _ => None,
+    }))?;
+    let mut changes = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let change = file_change(i, entry, repo, resolver)
+            .map_err(|e| e.at(format!("files[{i}] {}", entry.path())))?;
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+/// A path that is a parent directory of another entry's path is invalid.
+fn check_path_nesting(claimed: &BTreeMap<String, usize>) -> Result<()> {
+    for (path, entry) in claimed {
+        let below = format!("{path}/");
+        if let Some((other, other_entry)) = claimed
+            .range(below.clone()..)
+            .next()
+            .filter(|(k, _)| k.starts_with(&below))
+        {
+            return Err(Error::invalid(format!(
+                "files[{entry}] '{path}' is a parent directory of files[{other_entry}] '{other}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn file_change(
+    entry: usize,
+    raw: &FileEntry,
+    repo: &Repo,
+    resolver: &Resolver,
+) -> Result<FileChange> {
+    let (action, expect) = match raw {
+        FileEntry::Write {
+            content,
+            mode,
+            expect,
+            ..
+        } => {
+            let content = new_content(content, *mode, resolver)?;
+            (
+                FileAction::Write {
+                    content,
+                    mode: *mode,
+                },
+                expect,
+            )
+        }
+        FileEntry::Delete { expect, .. } => (FileAction::Delete, expect),
+        FileEntry::Rename { to, expect, .. } => (FileAction::Rename { to: to.clone() }, expect),
+    };
+    let expect = expect
+        .as_ref()
+        .map(|e| file_expect(e, repo.gix.object_hash()))
+        .transpose()?;
+    Ok(FileChange {
+        entry,
+        path: raw.path().to_string(),
+        action,
+        expect,
+    })
+}
+
+fn file_expect(raw: &FileExpect, hash: gix::hash::Kind) -> Result<Expect> {
+    Ok(match raw {
+        FileExpect::Absent => Expect::Absent,
+        FileExpect::Present => Expect::Present,
+        FileExpect::Blob(hex) => {
+            if hex.len() != hash.len_in_hex() {
+                return Err(Error::invalid(format!("'{hex}' is not a full blob id"))
+                    .hint("use what 'git hash-object FILE' prints, 'absent' or 'present'"));
+            }
+            Expect::Blob(
+                ObjectId::from_hex(hex.as_bytes())
+                    .map_err(|_| Error::invalid(format!("'{hex}' is not a blob id")))?,
+            )
+        }
+    })
+}
+
+fn new_content(content: &Content, mode: Option<Mode>, resolver: &Resolver) -> Result<NewContent> {
+    let content = match content {
+        Content::Text(text) => NewContent::Bytes(text.clone().into_bytes()),
+        Content::Base64(text) => {
+            let compact: String = text.split_ascii_whitespace().collect();
+            NewContent::Bytes(
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .map_err(|e| Error::invalid(format!("'base64' is not valid base64: {e}")))?,
+            )
+        }
+        Content::Blob(rev) => {
+            let (id, kind) = resolver.get(rev)?;
+            if kind != gix::objs::Kind::Blob {
+                return Err(Error::invalid(format!("'{rev}' is a {kind}, not a blob")));
+            }
+            NewContent::Blob(id)
+        }
+        Content::Source(path) => {
+            let path = PathBuf::from(path);
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                Error::invalid(format!("cannot read source '{}': {e}", path.display()))
+            })?;
+            if !meta.is_file() {
+                return Err(Error::invalid(format!(
+                    "source '{}' is not a regular file",
+                    path.display()
+                )));
+            }
+            std::fs::File::open(&path).map_err(|e| {
+                Error::invalid(format!("cannot read source '{}': {e}", path.display()))
+            })?;
+            NewContent::Source(path)
+        }
+    };
+    if mode == Some(Mode::Symlink)
+        && let NewContent::Bytes(target) = &content
+        && (target.is_empty() || target.contains(&0))
+    {
+        return Err(Error::invalid(
+            "a symlink's target must be non-empty and without NUL",
+        ));
+    }
+    Ok(content)
+}
+
+/// Turns revisions into object ids: full hex ids directly, anything else in one
+/// `git cat-file --batch-check` (git's own revision syntax, exactly).
+struct Resolver<'r> {
+    repo: &'r Repo,
+    resolved: HashMap<String, (ObjectId, gix::objs::Kind)>,
+}
+
+impl<'r> Resolver<'r> {
+    fn new(repo: &'r Repo) -> Self {
+        Resolver {
+            repo,
+            resolved: HashMap::new(),
+        }
+    }
+
+    /// Resolves every revision in one go, so that a batch of 100,000 refs costs one git process.
+    fn resolve_all<'a>(&mut self, revs: impl Iterator<Item = &'a str>) -> Result<()> {
+        let hex_len = self.repo.gix.object_hash().len_in_hex();
+        let mut by_git = Vec::new();
+        for rev in revs {
+            if self.resolved.contains_key(rev) {
+                continue;
+            }
+            if rev.chars().any(|c| c.is_control()) || rev.is_empty() {
+                return Err(Error::invalid(format!(
+                    "'{}' is not a revision",
+                    rev.escape_debug()
+                )));
+            }
+            match ObjectId::from_hex(rev.as_bytes())
+                .ok()
+                .filter(|_| rev.len() == hex_len)
+            {
+                Some(id) => {
+                    let header = self
+                        .repo
+                        .gix
+                        .try_find_header(id)
+                        .map_err(|e| Error::fatal(format!("cannot read object {id}: {e}")))?;
+                    let Some(header) = header else {
+                        return Err(Error::invalid(format!(
+                            "object {id} does not exist in this repository"
+                        )));
+                    };
+                    self.resolved.insert(rev.to_string(), (id, header.kind()));
+                }
+                None => by_git.push(rev.to_string()),
+            }
+        }
+        if by_git.is_empty() {
+            return Ok(());
+        }
+        by_git.sort();
+        by_git.dedup();
+        let input: String = by_git.iter().map(|r| format!("{r}\n")).collect();
+        let out = self.repo.git.run(
+            &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            Some(input.as_bytes()),
+        )?;
+        let text = String::from_utf8_lossy(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != by_git.len() {
+            return Err(Error::fatal(
+                "git cat-file answered a different number of lines than asked",
+            ));
+        }
+        for (rev, line) in by_git.iter().zip(lines) {
+            let mut parts = line.split(' ');
+            let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let (Ok(id), Ok(kind)) = (
+                ObjectId::from_hex(id.as_bytes()),
+                gix::objs::Kind::from_bytes(kind.as_bytes()),
+            ) {
+                self.resolved.insert(rev.clone(), (id, kind));
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, rev: &str) -> Result<(ObjectId, gix::objs::Kind)> {
+        self.resolved.get(rev).copied().ok_or_else(|| {
+            Error::invalid(format!("'{rev}' does not name an object"))
+                .hint("give a full object id or a revision git resolves")
+        })
+    }
+
+    /// The id a ref is set to; under `refs/heads/` it must be a commit, with no peeling behind the user's back.
+    fn commit_for(&self, target: &str, rev: &str) -> Result<ObjectId> {
+        let (id, kind) = self.get(rev)?;
+        if (target == "HEAD" || target.starts_with("refs/heads/"))
+            && kind != gix::objs::Kind::Commit
+        {
+            return Err(Error::invalid(format!(
+                "'{rev}' is a {kind}, but a branch must point at a commit"
+            ))
+            .hint(format!(
+                "write '{rev}^{{commit}}' to use the commit it points at"
+            )));
+        }
+        Ok(id)
+    }
+}
