@@ -1,0 +1,309 @@
+//! Test harness: real `git`, real repositories in temp dirs, the built `git-atomic` binary.
+//! Every command runs sealed off from the user's config (GIT_CONFIG_GLOBAL=/dev/null, private
+//! HOME, fixed dates). `TEST_GIT` picks the git binary (default: `git` on PATH), so the suite can
+//! run against Debian's git 2.39 as well as the newer one.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The git binary under test.
+pub fn git_binary() -> String {
+    std::env::var("TEST_GIT").unwrap_or_else(|_| "git".to_string())
+}
+
+/// `(major, minor)` of the git under test.
+pub fn git_version() -> (u32, u32) {
+    let out = Command::new(git_binary())
+        .arg("version")
+        .output()
+        .expect("git runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().trim_start_matches("git version ");
+    let mut it = v.split(|c: char| !c.is_ascii_digit());
+    (
+        it.next().unwrap().parse().unwrap(),
+        it.next().unwrap().parse().unwrap(),
+    )
+}
+
+/// The exec path of the git under test, handed to git-atomic as git would.
+fn exec_path() -> String {
+    let out = Command::new(git_binary())
+        .arg("--exec-path")
+        .output()
+        .expect("git runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Applies the sealed environment to a command.
+pub fn seal(cmd: &mut Command, home: &Path) {
+    cmd.env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_COMMON_DIR")
+        .env_remove("GIT_CONFIG_PARAMETERS")
+        .env_remove("GIT_TEST_ATOMIC_CRASH")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", home)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_EXEC_PATH", exec_path());
+}
+
+/// A scratch repository that lives as long as the value.
+pub struct Repo {
+    pub tmp: tempfile::TempDir,
+    /// The work tree (or the bare repository's directory).
+    pub dir: PathBuf,
+}
+
+impl Repo {
+    /// `git init` plus one commit with `README` on branch `main`.
+    pub fn new() -> Repo {
+        Self::init(&[])
+    }
+
+    /// `git init` with extra arguments (`--bare`, `--ref-format=reftable`), then one commit.
+    pub fn init(args: &[&str]) -> Repo {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("repo");
+        let repo = Repo {
+            tmp,
+            dir: dir.clone(),
+        };
+        let mut init = vec!["init", "-q", "-b", "main"];
+        init.extend_from_slice(args);
+        init.push(dir.to_str().unwrap());
+        repo.git_in(repo.tmp.path(), &init);
+        let bare = args.contains(&"--bare");
+        if bare {
+            let tree = repo.git_stdin(&["mktree"], b"");
+            let commit = repo.git(&["commit-tree", tree.trim(), "-m", "initial"]);
+            repo.git(&["update-ref", "refs/heads/main", commit.trim()]);
+        } else {
+            repo.write("README", "hello\n");
+            repo.git(&["add", "README"]);
+            repo.git(&["commit", "-q", "-m", "initial"]);
+        }
+        repo
+    }
+
+    pub fn home(&self) -> PathBuf {
+        let home = self.tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    }
+
+    /// A git command in the repository, sealed.
+    pub fn git_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(git_binary());
+        seal(&mut cmd, &self.home());
+        cmd.current_dir(&self.dir).args(args);
+        cmd
+    }
+
+    /// Runs git and returns stdout; panics with git's stderr on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.dir, args)
+    }
+
+    pub fn git_in(&self, cwd: &Path, args: &[&str]) -> String {
+        let mut cmd = Command::new(git_binary());
+        seal(&mut cmd, &self.home());
+        let out = cmd.current_dir(cwd).args(args).output().expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn git_stdin(&self, args: &[&str], input: &[u8]) -> String {
+        let mut cmd = self.git_cmd(args);
+        let out = run_with_stdin(&mut cmd, input);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `git rev-parse REV`.
+    pub fn rev(&self, rev: &str) -> String {
+        self.git(&["rev-parse", rev]).trim().to_string()
+    }
+
+    /// The ref's value, or None when it does not exist.
+    pub fn ref_value(&self, name: &str) -> Option<String> {
+        let out = self
+            .git_cmd(&["rev-parse", "-q", "--verify", name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Makes a new commit on top of HEAD without touching the work tree; returns its id.
+    pub fn commit_id(&self, message: &str) -> String {
+        let tree = self.rev("HEAD^{tree}");
+        let parent = self.rev("HEAD");
+        self.git(&["commit-tree", &tree, "-p", &parent, "-m", message])
+            .trim()
+            .to_string()
+    }
+
+    /// Writes a work-tree file, creating directories.
+    pub fn write(&self, path: &str, content: &str) {
+        let full = self.dir.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.join(path)).unwrap()
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        std::fs::symlink_metadata(self.dir.join(path)).is_ok()
+    }
+
+    /// `git hash-object` of a work-tree file.
+    pub fn blob_of(&self, path: &str) -> String {
+        self.git(&["hash-object", "--no-filters", path])
+            .trim()
+            .to_string()
+    }
+
+    /// A `git atomic` command in `cwd` (default: the repository).
+    pub fn atomic_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-atomic"));
+        seal(&mut cmd, &self.home());
+        cmd.current_dir(&self.dir).args(args);
+        cmd
+    }
+
+    /// Runs `git atomic apply --json -` with `batch` on stdin.
+    pub fn apply(&self, batch: &str) -> Outcome {
+        self.apply_args(&["apply", "--json", "-"], batch)
+    }
+
+    pub fn apply_args(&self, args: &[&str], batch: &str) -> Outcome {
+        let mut cmd = self.atomic_cmd(args);
+        Outcome::from(run_with_stdin(&mut cmd, batch.as_bytes()))
+    }
+
+    /// Runs a git-atomic command without input.
+    pub fn atomic(&self, args: &[&str]) -> Outcome {
+        let mut cmd = self.atomic_cmd(args);
+        Outcome::from(run_with_stdin(&mut cmd, b""))
+    }
+
+    /// Every file, directory and symlink under the repository (`.git` included, `.git/atomic`
+    /// excluded), with type, mode and content: two equal snapshots mean byte-identical trees.
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        snapshot_tree(&self.dir)
+    }
+}
+
+/// Snapshot of a whole directory tree, skipping `atomic/` state directories.
+pub fn snapshot_tree(root: &Path) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    walk(root, root, &mut map);
+    map
+}
+
+fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel == ".git/atomic"
+            || rel.ends_with("/.git/atomic")
+            || (rel == "atomic" && root.join("HEAD").exists())
+        {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode();
+        if meta.file_type().is_symlink() {
+            map.insert(
+                rel,
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display()),
+            );
+        } else if meta.is_dir() {
+            map.insert(rel.clone(), format!("dir {mode:o}"));
+            walk(root, &path, map);
+        } else {
+            let content = std::fs::read(&path).unwrap();
+            map.insert(
+                rel,
+                format!("file {mode:o} {}", String::from_utf8_lossy(&content)),
+            );
+        }
+    }
+}
+
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("command starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// What a git-atomic run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Outcome {
+    fn from(out: Output) -> Self {
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The `--json` object printed on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts the exit code, showing everything on failure.
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code: {self:#?}");
+        self
+    }
+}
