@@ -25,6 +25,31 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Show in-flight and interrupted batches, and whether the hook is installed.
     Status(StatusArgs),
+    /// Install or remove the reference-transaction hook.
+    Hook(HookArgs),
+}
+
+/// `git atomic hook …`.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub action: HookAction,
+}
+
+/// What to do with the hook.
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Install the hook into this repository's hooks directory (core.hooksPath honoured),
+    /// chaining any reference-transaction hook already there.
+    Install,
+    /// Remove the hook and restore the one it chained.
+    Uninstall,
+    /// What the installed hook runs; not for people.
+    #[command(name = "reference-transaction", hide = true)]
+    ReferenceTransaction {
+        /// The transaction state git passes (prepared, committed, aborted, …).
+        state: String,
+    },
 }
 
 /// Options of `git atomic apply`.

@@ -11,6 +11,7 @@ pub mod durable;
 pub mod error;
 pub mod files;
 pub mod git;
+pub mod hook;
 pub mod journal;
 pub mod json;
 pub mod lock;
@@ -39,5 +40,6 @@ pub fn run() -> i32 {
         cli::Command::Apply(args) => commands::apply::run(args),
         cli::Command::Recover(args) => commands::recover::run(args),
         cli::Command::Status(args) => commands::status::run(args),
+        cli::Command::Hook(args) => commands::hook::run(args),
     }
 }

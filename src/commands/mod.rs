@@ -1,6 +1,7 @@
 //! One file per subcommand; what they share sits here.
 
 pub mod apply;
+pub mod hook;
 pub mod recover;
 pub mod status;
 

@@ -12,6 +12,8 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct StatusResult {
     batches: Vec<BatchLine>,
+    /// Whether the reference-transaction hook is installed (`None` when it cannot be told).
+    hook_installed: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +37,9 @@ pub fn run(args: &StatusArgs) -> i32 {
                 json::print(&result);
             } else if result.batches.is_empty() {
                 println!("no batch in flight or interrupted");
+                print_hook_line(result.hook_installed);
             } else {
+                print_hook_line(result.hook_installed);
                 for b in &result.batches {
                     let phase = if b.committed {
                         "committed"
@@ -106,5 +110,21 @@ fn status() -> Result<StatusResult> {
         }
         batches.push(line);
     }
-    Ok(StatusResult { batches })
+    let hook_installed = crate::hook::hooks_dir(&repo)
+        .ok()
+        .map(|dir| crate::hook::is_installed(&dir));
+    Ok(StatusResult {
+        batches,
+        hook_installed,
+    })
+}
+
+fn print_hook_line(installed: Option<bool>) {
+    match installed {
+        Some(true) => println!("reference-transaction hook: installed"),
+        Some(false) => {
+            println!("reference-transaction hook: not installed (git atomic hook install)")
+        }
+        None => {}
+    }
 }

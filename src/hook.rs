@@ -1,0 +1,227 @@
+//! The `reference-transaction` hook (SPEC §6): isolation from plain git while a batch is
+//! interrupted, and recovery by the next ref-changing git command. The shell script in
+//! `hooks/` filters out the common case (nothing pending) with builtins only; this is what runs
+//! when a journal exists. It never waits for the batch lock (no deadlock), never fails the
+//! user's command after `committed`/`aborted`, and our own update-ref runs are marked with
+//! [`OWN_TRANSACTION_ENV`] so that recovery's own transactions do not recurse.
+
+use crate::error::{Error, IoContext, Result};
+use crate::git::OWN_TRANSACTION_ENV;
+use crate::journal::{self, Read};
+use crate::lock;
+use crate::recover::{Action, batch_dirs, recover_all};
+use crate::repo::Repo;
+use std::collections::BTreeSet;
+use std::io::{Read as _, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The line that identifies our hook script (and so tells install and status it is ours).
+pub const MARKER: &str = "# git-atomic reference-transaction hook";
+/// Suffix of a hook that was installed before ours and now runs chained behind it.
+pub const CHAINED_SUFFIX: &str = ".git-atomic-chained";
+/// The hook script, with the binary path filled in at install time.
+pub const TEMPLATE: &str = include_str!("../hooks/reference-transaction");
+
+/// Runs the hook for `state` (stdin: git's `<old> <new> <ref>` lines) and returns its status.
+pub fn reference_transaction(state: &str) -> i32 {
+    let mut input = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut input);
+    if std::env::var_os(OWN_TRANSACTION_ENV).is_none() {
+        let status = match state {
+            "prepared" => refuse_if_touching(&input),
+            "committed" | "aborted" => {
+                recover_in_background_of_git();
+                0
+            }
+            _ => 0, // states this version does not know (git 2.54's "preparing") pass
+        };
+        if status != 0 {
+            return status;
+        }
+    }
+    run_chained(state, &input)
+}
+
+/// In `prepared`: a transaction that touches a ref of an interrupted batch is refused.
+fn refuse_if_touching(input: &[u8]) -> i32 {
+    let touched: BTreeSet<String> = String::from_utf8_lossy(input)
+        .lines()
+        .filter_map(|l| l.split(' ').nth(2))
+        .map(str::to_string)
+        .collect();
+    match interrupted_batch_touching(&touched) {
+        Ok(Some((id, name))) => {
+            eprintln!(
+                "error: ref '{name}' belongs to interrupted git-atomic batch {id}; run 'git atomic recover' first"
+            );
+            1
+        }
+        Ok(None) => 0,
+        Err(e) => {
+            // Refusing on our own failure would break every git command: report and let it pass.
+            eprintln!("warning: git atomic hook: {e}");
+            0
+        }
+    }
+}
+
+fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(String, String)>> {
+    let repo = Repo::discover()?;
+    let state_dir = repo.state_dir();
+    // A live owner holds the lock: its batch is in flight, not interrupted, and git's own ref
+    // locks already keep this transaction off its refs.
+    let Some(_lock) = lock::try_acquire(&state_dir)? else {
+        return Ok(None);
+    };
+    for dir in batch_dirs(&state_dir)? {
+        if let Read::Intact { record, .. } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
+            let hit = record
+                .refs
+                .iter()
+                .flat_map(|r| [&r.name, &r.target])
+                .find(|n| touched.contains(*n));
+            if let Some(name) = hit {
+                return Ok(Some((record.id.clone(), name.clone())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// In `committed`/`aborted` (git has released its locks): recover, report failures, never fail.
+fn recover_in_background_of_git() {
+    let result = (|| -> Result<()> {
+        let repo = Repo::discover()?;
+        let Some(lock) = lock::try_acquire(&repo.state_dir())? else {
+            return Ok(());
+        };
+        for recovered in recover_all(&repo, &lock)? {
+            if let Action::Conflict(why) = recovered.action {
+                eprintln!(
+                    "warning: git-atomic batch {} needs attention: {}",
+                    recovered.id,
+                    why.join("; ")
+                );
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        eprintln!("warning: git atomic hook could not recover: {e}");
+    }
+}
+
+/// Runs the hook that was installed before ours, with the same arguments and input.
+fn run_chained(state: &str, input: &[u8]) -> i32 {
+    let Some(hook) = std::env::var_os("GIT_ATOMIC_HOOK") else {
+        return 0;
+    };
+    let chained = PathBuf::from(format!("{}{CHAINED_SUFFIX}", Path::new(&hook).display()));
+    if !chained.is_file() {
+        return 0;
+    }
+    let child = Command::new(&chained)
+        .arg(state)
+        .stdin(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("error: cannot run '{}'", chained.display());
+        return 1;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // Like git, ignore a hook that exits without reading its input.
+        let _ = stdin.write_all(input);
+    }
+    child.wait().ok().and_then(|s| s.code()).unwrap_or(1)
+}
+
+/// The hooks directory git uses for this repository (`core.hooksPath` honoured).
+pub fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
+    let out = repo.git.run(
+        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+        None,
+    )?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&out).trim()))
+}
+
+/// Whether our hook is installed in `hooks_dir`.
+pub fn is_installed(hooks_dir: &Path) -> bool {
+    std::fs::read_to_string(hooks_dir.join("reference-transaction"))
+        .is_ok_and(|t| t.contains(MARKER))
+}
+
+/// Installs our hook, chaining (never replacing) a hook that is already there.
+pub fn install(repo: &Repo) -> Result<String> {
+    let dir = hooks_dir(repo)?;
+    let hook = dir.join("reference-transaction");
+    let script = script_for_this_binary()?;
+    if is_installed(&dir) {
+        write_hook(&hook, &script)?;
+        return Ok(format!("hook already installed in '{}'", dir.display()));
+    }
+    std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
+    let chained = dir.join(format!("reference-transaction{CHAINED_SUFFIX}"));
+    let mut note = format!(
+        "installed the reference-transaction hook in '{}'",
+        dir.display()
+    );
+    if std::fs::symlink_metadata(&hook).is_ok() {
+        if std::fs::symlink_metadata(&chained).is_ok() {
+            return Err(
+                Error::fatal(format!("'{}' exists already", chained.display()))
+                    .hint("move it away; git atomic keeps the previous hook under that name"),
+            );
+        }
+        std::fs::rename(&hook, &chained)
+            .io_context(|| format!("cannot move '{}'", hook.display()))?;
+        note.push_str(", chaining the hook that was there");
+    }
+    write_hook(&hook, &script)?;
+    Ok(note)
+}
+
+/// Removes our hook and puts back the one it chained, exactly as it was.
+pub fn uninstall(repo: &Repo) -> Result<String> {
+    let dir = hooks_dir(repo)?;
+    if !is_installed(&dir) {
+        return Err(Error::invalid(format!(
+            "no git-atomic hook is installed in '{}'",
+            dir.display()
+        )));
+    }
+    let hook = dir.join("reference-transaction");
+    let chained = dir.join(format!("reference-transaction{CHAINED_SUFFIX}"));
+    if std::fs::symlink_metadata(&chained).is_ok() {
+        std::fs::rename(&chained, &hook)
+            .io_context(|| format!("cannot restore '{}'", hook.display()))?;
+        return Ok(format!(
+            "removed the hook from '{}' and restored the previous one",
+            dir.display()
+        ));
+    }
+    std::fs::remove_file(&hook).io_context(|| format!("cannot remove '{}'", hook.display()))?;
+    Ok(format!("removed the hook from '{}'", dir.display()))
+}
+
+/// The template with this binary's absolute path, so the hook works without PATH.
+fn script_for_this_binary() -> Result<String> {
+    let exe = std::env::current_exe().io_context(|| "cannot find the git-atomic binary".into())?;
+    let exe = exe.to_string_lossy();
+    if exe.contains('\'') {
+        return Err(Error::fatal(format!(
+            "cannot install a hook for a binary path with a quote: {exe}"
+        )));
+    }
+    Ok(TEMPLATE.replacen("GIT_ATOMIC='git-atomic'", &format!("GIT_ATOMIC='{exe}'"), 1))
+}
+
+/// Writes the hook through a temp file and a rename, executable.
+fn write_hook(hook: &Path, script: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = hook.with_extension("git-atomic-tmp");
+    std::fs::write(&temp, script).io_context(|| format!("cannot write '{}'", temp.display()))?;
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755))
+        .io_context(|| format!("cannot chmod '{}'", temp.display()))?;
+    std::fs::rename(&temp, hook).io_context(|| format!("cannot install '{}'", hook.display()))
+}
