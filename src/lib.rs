@@ -22,6 +22,7 @@ pub mod refs;
 pub mod refstore;
 pub mod repo;
 pub mod stage;
+pub mod trace;
 pub mod validate;
 
 use clap::Parser;

@@ -19,6 +19,7 @@ use crate::refs::{self, PreparedRefs, RefDirs};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::stage;
+use crate::trace;
 use crate::validate::{self, Batch};
 use std::io::Read;
 use std::path::Path;
@@ -64,15 +65,21 @@ pub fn run(args: &ApplyArgs) -> i32 {
 }
 
 fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
+    trace::stage("start");
     let repo = Repo::discover()?;
+    trace::stage("discover");
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = parse::parse(&bytes, &origin)?;
+    trace::stage("parse");
     let batch = validate::validate(file, &repo, args.message.clone())?;
+    trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.refs = ref_lines(&batch);
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
+    trace::stage("lock+recover");
     let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    trace::stage("check");
     if args.dry_run {
         dry_run_refs(&repo, &checked)?;
         out.files = file_lines(&checked);
@@ -82,9 +89,12 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let mut barrier = Barrier::new(repo.settings.fsync);
     let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
     let prepared = prepare_refs(&repo, &journaled).inspect_err(|_| roll_back(&repo, &journaled))?;
+    trace::stage("prepare-refs");
     crash::point("prepared");
     commit_point(&repo, &journaled, prepared)?;
+    trace::stage("commit-refs");
     finish(&repo, &journaled, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
+    trace::stage("finish");
     out.files = file_lines(&journaled.staged.checked);
     out.status = "applied";
     drop(lock);
@@ -116,10 +126,12 @@ fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Re
         let _ = recover::remove_batch_dir(&dir, &state_dir, false);
     })?;
     crash::point("staged");
+    trace::stage("stage");
     let journaled = journal::write(staged, &repo.git_dir, barrier).inspect_err(|_| {
         let _ = recover::remove_batch_dir(&dir, &state_dir, false);
     })?;
     crash::point("journaled");
+    trace::stage("journal");
     Ok(journaled)
 }
 
@@ -210,6 +222,7 @@ fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<(
         }
     }
     crash::point("files-moved");
+    trace::stage("move-files");
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
