@@ -100,10 +100,7 @@ fn stat_key(path: &Path) -> Result<Option<StatKey>> {
             ctime: (m.ctime(), m.ctime_nsec()),
         })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::fatal(format!(
-            "cannot inspect '{}': {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Error::fatal(format!("cannot inspect '{}': {e}", path.display()))),
     }
 }
 
@@ -122,9 +119,7 @@ pub fn check(batch: Batch, work_tree: Option<&Path>, hash: gix::hash::Kind) -> R
     };
     let files = std::mem::take(&mut checked.batch.files);
     for change in &files {
-        checked
-            .add(change, work_tree, hash)
-            .map_err(|e| e.at(change.label()))?;
+        checked.add(change, work_tree, hash).map_err(|e| e.at(change.label()))?;
     }
     checked.batch.files = files;
     Ok(checked)
@@ -153,10 +148,7 @@ impl Checked {
             }
             FileAction::Delete => {
                 if old != FileState::Absent {
-                    self.removes.push(Remove {
-                        path: change.path.clone(),
-                        old,
-                    });
+                    self.removes.push(Remove { path: change.path.clone(), old });
                 }
                 self.report(&change.path, "delete", None, old.blob(), None);
             }
@@ -166,32 +158,12 @@ impl Checked {
                 };
                 let target = self.observe(work_tree, to, hash)?;
                 if target != Found::Absent {
-                    return Err(Error::refused(format!(
-                        "cannot rename: '{to}' already exists"
-                    )));
+                    return Err(Error::refused(format!("cannot rename: '{to}' already exists")));
                 }
-                let source = PutSource::WorkTree {
-                    path: change.path.clone(),
-                    blob,
-                };
-                self.puts.push(Put {
-                    path: to.clone(),
-                    old: FileState::Absent,
-                    mode,
-                    source,
-                    report: None,
-                });
-                self.removes.push(Remove {
-                    path: change.path.clone(),
-                    old,
-                });
-                self.report(
-                    &change.path,
-                    "rename",
-                    Some(to.clone()),
-                    Some(blob),
-                    Some(blob),
-                );
+                let source = PutSource::WorkTree { path: change.path.clone(), blob };
+                self.puts.push(Put { path: to.clone(), old: FileState::Absent, mode, source, report: None });
+                self.removes.push(Remove { path: change.path.clone(), old });
+                self.report(&change.path, "rename", Some(to.clone()), Some(blob), Some(blob));
             }
         }
         Ok(())
@@ -213,13 +185,7 @@ impl Checked {
         old: Option<ObjectId>,
         new: Option<ObjectId>,
     ) {
-        self.files_report.push(FileReport {
-            path: path.to_string(),
-            action,
-            to,
-            old,
-            new,
-        });
+        self.files_report.push(FileReport { path: path.to_string(), action, to, old, new });
     }
 
     /// Proves that no touched path changed since [`check`] (called with git's ref locks held,
@@ -230,10 +196,8 @@ impl Checked {
         };
         for (path, before) in &self.snapshots {
             if &stat_key(&paths::on_disk(work_tree, path))? != before {
-                return Err(Error::refused(format!(
-                    "'{path}' changed while the batch was being applied"
-                ))
-                .hint("nothing was changed; run the batch again"));
+                return Err(Error::refused(format!("'{path}' changed while the batch was being applied"))
+                    .hint("nothing was changed; run the batch again"));
             }
         }
         Ok(())
@@ -243,14 +207,9 @@ impl Checked {
 fn file_state(found: &Found, path: &str) -> Result<FileState> {
     match found {
         Found::Absent => Ok(FileState::Absent),
-        Found::File { blob, mode } => Ok(FileState::Present {
-            blob: *blob,
-            mode: *mode,
-        }),
+        Found::File { blob, mode } => Ok(FileState::Present { blob: *blob, mode: *mode }),
         Found::Directory => Err(Error::refused(format!("'{path}' is a directory"))),
-        Found::Special => Err(Error::refused(format!(
-            "'{path}' is not a regular file or symlink"
-        ))),
+        Found::Special => Err(Error::refused(format!("'{path}' is not a regular file or symlink"))),
     }
 }
 
@@ -276,7 +235,5 @@ fn check_expect(expect: Option<&Expect>, found: &Found) -> Result<()> {
         Expect::Present => "present".to_string(),
         Expect::Blob(b) => b.to_string(),
     };
-    Err(Error::refused(format!(
-        "file {now}, but the batch expects {wanted}"
-    )))
+    Err(Error::refused(format!("file {now}, but the batch expects {wanted}")))
 }

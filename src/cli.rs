@@ -5,12 +5,7 @@ use std::path::PathBuf;
 
 /// Apply a batch of ref and work-tree changes all-or-nothing, surviving a crash at any instant.
 #[derive(Debug, Parser)]
-#[command(
-    name = "git atomic",
-    bin_name = "git atomic",
-    version,
-    disable_help_subcommand = true
-)]
+#[command(name = "git atomic", bin_name = "git atomic", version, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -18,12 +18,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            fsync: true,
-            lock_timeout: 10,
-            log_limit: 1000,
-            reftable: false,
-        }
+        Settings { fsync: true, lock_timeout: 10, log_limit: 1000, reftable: false }
     }
 }
 
@@ -32,12 +27,7 @@ impl Settings {
     pub fn load(repo: &gix::Repository) -> Result<Self> {
         let snapshot = repo.config_snapshot();
         let mut settings = Settings::default();
-        for key in [
-            "atomic.fsync",
-            "atomic.lockTimeout",
-            "atomic.logLimit",
-            "extensions.refStorage",
-        ] {
+        for key in ["atomic.fsync", "atomic.lockTimeout", "atomic.logLimit", "extensions.refStorage"] {
             if let Some(value) = snapshot.string(key) {
                 settings.set(key, &value.to_string())?;
             }
@@ -55,9 +45,7 @@ impl Settings {
             "atomic.fsync" => self.fsync = parse_bool(value).ok_or_else(bad)?,
             "atomic.locktimeout" => self.lock_timeout = value.trim().parse().map_err(|_| bad())?,
             "atomic.loglimit" => self.log_limit = value.trim().parse().map_err(|_| bad())?,
-            "extensions.refstorage" => {
-                self.reftable = value.trim().eq_ignore_ascii_case("reftable")
-            }
+            "extensions.refstorage" => self.reftable = value.trim().eq_ignore_ascii_case("reftable"),
             _ => {}
         }
         Ok(())
@@ -78,10 +66,9 @@ fn command_line_overrides() -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     if let Ok(count) = std::env::var("GIT_CONFIG_COUNT") {
         for i in 0..count.trim().parse::<usize>().unwrap_or(0) {
-            if let (Ok(k), Ok(v)) = (
-                std::env::var(format!("GIT_CONFIG_KEY_{i}")),
-                std::env::var(format!("GIT_CONFIG_VALUE_{i}")),
-            ) {
+            if let (Ok(k), Ok(v)) =
+                (std::env::var(format!("GIT_CONFIG_KEY_{i}")), std::env::var(format!("GIT_CONFIG_VALUE_{i}")))
+            {
                 pairs.push((k, v));
             }
         }

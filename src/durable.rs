@@ -25,11 +25,7 @@ pub struct Barrier {
 impl Barrier {
     /// A barrier; `enabled` is `atomic.fsync`.
     pub fn new(enabled: bool) -> Self {
-        Barrier {
-            enabled,
-            whole_fs: false,
-            paths: BTreeSet::new(),
-        }
+        Barrier { enabled, whole_fs: false, paths: BTreeSet::new() }
     }
 
     /// Adds a path whose written files we cannot name (a reftable stack): the flush syncs its
@@ -81,9 +77,7 @@ fn syncfs_covering(paths: &BTreeSet<PathBuf>) -> Result<()> {
         let Some(existing) = path.ancestors().find(|p| p.exists()) else {
             continue;
         };
-        let dev = std::fs::metadata(existing)
-            .map_err(|e| sync_error(existing, e))?
-            .dev();
+        let dev = std::fs::metadata(existing).map_err(|e| sync_error(existing, e))?.dev();
         if devices.insert(dev) {
             syncfs(existing)?;
         }
@@ -96,11 +90,7 @@ pub fn syncfs(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(|e| sync_error(path, e))?;
     // SAFETY: the descriptor is valid for the duration of the call; syncfs only reads it.
     let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(sync_error(path, std::io::Error::last_os_error()))
-    }
+    if rc == 0 { Ok(()) } else { Err(sync_error(path, std::io::Error::last_os_error())) }
 }
 
 fn sync_error(path: &Path, e: std::io::Error) -> Error {

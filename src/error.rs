@@ -58,12 +58,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds an error of `kind`; the message is lower case, without a final period, as in git.
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            entry: None,
-            message: message.into(),
-            hints: Vec::new(),
-        }
+        Error { kind, entry: None, message: message.into(), hints: Vec::new() }
     }
 
     pub fn refused(message: impl Into<String>) -> Self {

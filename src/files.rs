@@ -33,13 +33,7 @@ pub struct Mover<'a> {
 impl<'a> Mover<'a> {
     /// A mover for the batch whose staged files are in `batch_dir/stage`.
     pub fn new(work_tree: &'a Path, batch_dir: &Path, hash: gix::hash::Kind, verify: bool) -> Self {
-        Mover {
-            work_tree,
-            stage_dir: batch_dir.join("stage"),
-            hash,
-            verify,
-            checked_dirs: HashSet::new(),
-        }
+        Mover { work_tree, stage_dir: batch_dir.join("stage"), hash, verify, checked_dirs: HashSet::new() }
     }
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
@@ -60,10 +54,7 @@ impl<'a> Mover<'a> {
         if self.verify {
             let now = self.state_of(&target)?;
             if now != Some(JournalBlob::state(put.old)) && now != Some(new) {
-                return Ok(Outcome::Conflict(format!(
-                    "'{}' was changed by someone else",
-                    put.path
-                )));
+                return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", put.path)));
             }
         }
         if let Some(conflict) = self.make_parents(&put.path, barrier)? {
@@ -71,10 +62,7 @@ impl<'a> Mover<'a> {
         }
         if let Err(e) = std::fs::rename(&staged, &target) {
             if e.raw_os_error() != Some(libc::EXDEV) {
-                return Err(Error::fatal(format!(
-                    "cannot move '{}' into place: {e}",
-                    put.path
-                )));
+                return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
             }
             copy_across(&staged, &target, barrier)?;
         }
@@ -91,20 +79,14 @@ impl<'a> Mover<'a> {
                 return Ok(Outcome::Done);
             }
             if now != Some(JournalBlob::state(Some(remove.old))) {
-                return Ok(Outcome::Conflict(format!(
-                    "'{}' was changed by someone else",
-                    remove.path
-                )));
+                return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", remove.path)));
             }
         }
         match std::fs::remove_file(&target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::fatal(format!(
-                    "cannot remove '{}': {e}",
-                    remove.path
-                )));
+                return Err(Error::fatal(format!("cannot remove '{}': {e}", remove.path)));
             }
         }
         barrier.add(parent_of(&target));
@@ -140,18 +122,14 @@ impl<'a> Mover<'a> {
             match std::fs::symlink_metadata(&full) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Ok(Some(Outcome::Conflict(format!(
-                        "'{dir}' is no longer a directory"
-                    ))));
+                    return Ok(Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     match std::fs::create_dir(&full) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                         Err(e) => {
-                            return Err(Error::fatal(format!(
-                                "cannot create directory '{dir}': {e}"
-                            )));
+                            return Err(Error::fatal(format!("cannot create directory '{dir}': {e}")));
                         }
                     }
                     barrier.add(parent_of(&full));
@@ -165,17 +143,12 @@ impl<'a> Mover<'a> {
 }
 
 fn parent_of(path: &Path) -> PathBuf {
-    path.parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Copies a staged file to a hidden temp beside the target, syncs it, and renames it into place.
 fn copy_across(staged: &Path, target: &Path, barrier: &mut Barrier) -> Result<()> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = parent_of(target).join(format!(".{name}.git-atomic-tmp"));
     let _ = std::fs::remove_file(&temp);
     let meta = std::fs::symlink_metadata(staged).io_context(|| staged.display().to_string())?;
@@ -183,12 +156,10 @@ fn copy_across(staged: &Path, target: &Path, barrier: &mut Barrier) -> Result<()
         let link = std::fs::read_link(staged).io_context(|| staged.display().to_string())?;
         std::os::unix::fs::symlink(link, &temp).io_context(|| temp.display().to_string())?;
     } else {
-        std::fs::copy(staged, &temp)
-            .io_context(|| format!("cannot copy to '{}'", temp.display()))?;
+        std::fs::copy(staged, &temp).io_context(|| format!("cannot copy to '{}'", temp.display()))?;
         crate::durable::fsync_path(&temp)?;
     }
-    std::fs::rename(&temp, target)
-        .io_context(|| format!("cannot move '{}' into place", target.display()))?;
+    std::fs::rename(&temp, target).io_context(|| format!("cannot move '{}' into place", target.display()))?;
     let _ = std::fs::remove_file(staged);
     barrier.add(parent_of(target));
     Ok(())

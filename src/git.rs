@@ -34,11 +34,7 @@ pub fn find_git() -> Result<PathBuf> {
 impl Git {
     /// A handle that runs `exe` with `GIT_DIR` (and `GIT_WORK_TREE`) pinned to one repository.
     pub fn new(exe: PathBuf, git_dir: PathBuf, work_tree: Option<PathBuf>) -> Self {
-        Git {
-            exe,
-            git_dir,
-            work_tree,
-        }
+        Git { exe, git_dir, work_tree }
     }
 
     /// The git binary, for commands that must run before a repository is known.
@@ -53,8 +49,7 @@ impl Git {
         S: AsRef<OsStr>,
     {
         let mut cmd = Command::new(&self.exe);
-        cmd.env("GIT_DIR", &self.git_dir)
-            .env_remove("GIT_COMMON_DIR");
+        cmd.env("GIT_DIR", &self.git_dir).env_remove("GIT_COMMON_DIR");
         match &self.work_tree {
             Some(dir) => cmd.env("GIT_WORK_TREE", dir),
             None => cmd.env_remove("GIT_WORK_TREE"),
@@ -81,13 +76,9 @@ impl Git {
     /// Runs a git command and returns its whole output, whatever the exit status.
     pub fn output(&self, args: &[&str], input: Option<&[u8]>) -> Result<std::process::Output> {
         let mut cmd = self.command(args);
-        cmd.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| spawn_error(&self.exe, e))?;
         let writer = match (input, child.stdin.take()) {
             (Some(bytes), Some(mut stdin)) => {
@@ -98,9 +89,7 @@ impl Git {
             }
             _ => None,
         };
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::fatal(format!("git: {e}")))?;
+        let out = child.wait_with_output().map_err(|e| Error::fatal(format!("git: {e}")))?;
         if let Some(writer) = writer {
             let _ = writer.join();
         }
@@ -155,12 +144,7 @@ impl UpdateRefProcess {
             let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
             text
         });
-        Ok(UpdateRefProcess {
-            child,
-            stdin,
-            stdout,
-            stderr: Some(stderr),
-        })
+        Ok(UpdateRefProcess { child, stdin, stdout, stderr: Some(stderr) })
     }
 
     /// git's process id.
@@ -170,22 +154,14 @@ impl UpdateRefProcess {
 
     /// Sends command lines without waiting for an answer (updates are answered only at `prepare`).
     pub fn send(&mut self, lines: &[u8]) -> Result<(), String> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| "update-ref input already closed".to_string())?;
+        let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
         stdin.write_all(lines).map_err(|_| self.failure_text())
     }
 
     /// Sends one protocol verb and waits for git's `<verb>: ok`; on failure returns git's stderr.
     pub fn call(&mut self, verb: &str) -> Result<(), String> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| "update-ref input already closed".to_string())?;
-        let sent = stdin
-            .write_all(format!("{verb}\n").as_bytes())
-            .and_then(|_| stdin.flush());
+        let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
+        let sent = stdin.write_all(format!("{verb}\n").as_bytes()).and_then(|_| stdin.flush());
         if sent.is_err() {
             return Err(self.failure_text());
         }
@@ -200,32 +176,16 @@ impl UpdateRefProcess {
     pub fn finish(mut self) -> Result<(), String> {
         drop(self.stdin.take());
         let status = self.child.wait().map_err(|e| e.to_string())?;
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        if status.success() {
-            Ok(())
-        } else {
-            Err(stderr)
-        }
+        let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        if status.success() { Ok(()) } else { Err(stderr) }
     }
 
     /// Ends the process after a failed exchange and returns what git said on stderr.
     fn failure_text(&mut self) -> String {
         drop(self.stdin.take());
         let _ = self.child.wait();
-        let text = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        if text.trim().is_empty() {
-            "git update-ref exited without an answer".into()
-        } else {
-            text
-        }
+        let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        if text.trim().is_empty() { "git update-ref exited without an answer".into() } else { text }
     }
 }
 

@@ -76,11 +76,7 @@ fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(Stri
     };
     for dir in batch_dirs(&state_dir)? {
         if let Read::Intact { record, .. } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
-            let hit = record
-                .refs
-                .iter()
-                .flat_map(|r| [&r.name, &r.target])
-                .find(|n| touched.contains(*n));
+            let hit = record.refs.iter().flat_map(|r| [&r.name, &r.target]).find(|n| touched.contains(*n));
             if let Some(name) = hit {
                 return Ok(Some((record.id.clone(), name.clone())));
             }
@@ -98,11 +94,7 @@ fn recover_in_background_of_git() {
         };
         for recovered in recover_all(&repo, &lock)? {
             if let Action::Conflict(why) = recovered.action {
-                eprintln!(
-                    "warning: git-atomic batch {} needs attention: {}",
-                    recovered.id,
-                    why.join("; ")
-                );
+                eprintln!("warning: git-atomic batch {} needs attention: {}", recovered.id, why.join("; "));
             }
         }
         Ok(())
@@ -121,10 +113,7 @@ fn run_chained(state: &str, input: &[u8]) -> i32 {
     if !chained.is_file() {
         return 0;
     }
-    let child = Command::new(&chained)
-        .arg(state)
-        .stdin(Stdio::piped())
-        .spawn();
+    let child = Command::new(&chained).arg(state).stdin(Stdio::piped()).spawn();
     let Ok(mut child) = child else {
         eprintln!("error: cannot run '{}'", chained.display());
         return 1;
@@ -138,17 +127,13 @@ fn run_chained(state: &str, input: &[u8]) -> i32 {
 
 /// The hooks directory git uses for this repository (`core.hooksPath` honoured).
 pub fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
-    let out = repo.git.run(
-        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-        None,
-    )?;
+    let out = repo.git.run(&["rev-parse", "--path-format=absolute", "--git-path", "hooks"], None)?;
     Ok(PathBuf::from(String::from_utf8_lossy(&out).trim()))
 }
 
 /// Whether our hook is installed in `hooks_dir`.
 pub fn is_installed(hooks_dir: &Path) -> bool {
-    std::fs::read_to_string(hooks_dir.join("reference-transaction"))
-        .is_ok_and(|t| t.contains(MARKER))
+    std::fs::read_to_string(hooks_dir.join("reference-transaction")).is_ok_and(|t| t.contains(MARKER))
 }
 
 /// Installs our hook, chaining (never replacing) a hook that is already there.
@@ -162,19 +147,13 @@ pub fn install(repo: &Repo) -> Result<String> {
     }
     std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
     let chained = dir.join(format!("reference-transaction{CHAINED_SUFFIX}"));
-    let mut note = format!(
-        "installed the reference-transaction hook in '{}'",
-        dir.display()
-    );
+    let mut note = format!("installed the reference-transaction hook in '{}'", dir.display());
     if std::fs::symlink_metadata(&hook).is_ok() {
         if std::fs::symlink_metadata(&chained).is_ok() {
-            return Err(
-                Error::fatal(format!("'{}' exists already", chained.display()))
-                    .hint("move it away; git atomic keeps the previous hook under that name"),
-            );
+            return Err(Error::fatal(format!("'{}' exists already", chained.display()))
+                .hint("move it away; git atomic keeps the previous hook under that name"));
         }
-        std::fs::rename(&hook, &chained)
-            .io_context(|| format!("cannot move '{}'", hook.display()))?;
+        std::fs::rename(&hook, &chained).io_context(|| format!("cannot move '{}'", hook.display()))?;
         note.push_str(", chaining the hook that was there");
     }
     write_hook(&hook, &script)?;
@@ -185,20 +164,13 @@ pub fn install(repo: &Repo) -> Result<String> {
 pub fn uninstall(repo: &Repo) -> Result<String> {
     let dir = hooks_dir(repo)?;
     if !is_installed(&dir) {
-        return Err(Error::invalid(format!(
-            "no git-atomic hook is installed in '{}'",
-            dir.display()
-        )));
+        return Err(Error::invalid(format!("no git-atomic hook is installed in '{}'", dir.display())));
     }
     let hook = dir.join("reference-transaction");
     let chained = dir.join(format!("reference-transaction{CHAINED_SUFFIX}"));
     if std::fs::symlink_metadata(&chained).is_ok() {
-        std::fs::rename(&chained, &hook)
-            .io_context(|| format!("cannot restore '{}'", hook.display()))?;
-        return Ok(format!(
-            "removed the hook from '{}' and restored the previous one",
-            dir.display()
-        ));
+        std::fs::rename(&chained, &hook).io_context(|| format!("cannot restore '{}'", hook.display()))?;
+        return Ok(format!("removed the hook from '{}' and restored the previous one", dir.display()));
     }
     std::fs::remove_file(&hook).io_context(|| format!("cannot remove '{}'", hook.display()))?;
     Ok(format!("removed the hook from '{}'", dir.display()))
@@ -209,9 +181,7 @@ fn script_for_this_binary() -> Result<String> {
     let exe = std::env::current_exe().io_context(|| "cannot find the git-atomic binary".into())?;
     let exe = exe.to_string_lossy();
     if exe.contains('\'') {
-        return Err(Error::fatal(format!(
-            "cannot install a hook for a binary path with a quote: {exe}"
-        )));
+        return Err(Error::fatal(format!("cannot install a hook for a binary path with a quote: {exe}")));
     }
     Ok(TEMPLATE.replacen("GIT_ATOMIC='git-atomic'", &format!("GIT_ATOMIC='{exe}'"), 1))
 }

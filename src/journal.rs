@@ -89,10 +89,7 @@ impl JournalBlob {
     pub fn state(this: Option<Self>) -> FileState {
         match this {
             None => FileState::Absent,
-            Some(b) => FileState::Present {
-                blob: b.blob,
-                mode: b.mode,
-            },
+            Some(b) => FileState::Present { blob: b.blob, mode: b.mode },
         }
     }
 }
@@ -192,21 +189,13 @@ pub fn write(staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Jo
     let path = staged.batch_dir.join(JOURNAL_FILE);
     let body = serde_json::to_string(&record)
         .map_err(|e| Error::fatal(format!("cannot encode the journal: {e}")))?;
-    let text = format!(
-        "{HEADER}{body}\ncrc32 {:08x}\n",
-        crc32fast::hash(body.as_bytes())
-    );
-    let mut file = std::fs::File::create(&path)
-        .io_context(|| format!("cannot create '{}'", path.display()))?;
-    file.write_all(text.as_bytes())
-        .io_context(|| format!("cannot write '{}'", path.display()))?;
+    let text = format!("{HEADER}{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
+    let mut file =
+        std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;
+    file.write_all(text.as_bytes()).io_context(|| format!("cannot write '{}'", path.display()))?;
     barrier.add(&path);
     barrier.flush()?;
-    Ok(Journaled {
-        staged,
-        record,
-        path,
-    })
+    Ok(Journaled { staged, record, path })
 }
 
 /// The commit record's exact bytes for a batch id.
@@ -222,11 +211,9 @@ pub fn append_commit_record(path: &Path, id: &str, fsync: bool) -> Result<()> {
         .append(true)
         .open(path)
         .io_context(|| format!("cannot open '{}'", path.display()))?;
-    file.write_all(commit_line(id).as_bytes())
-        .io_context(|| format!("cannot write '{}'", path.display()))?;
+    file.write_all(commit_line(id).as_bytes()).io_context(|| format!("cannot write '{}'", path.display()))?;
     if fsync {
-        file.sync_data()
-            .io_context(|| format!("cannot make '{}' durable", path.display()))?;
+        file.sync_data().io_context(|| format!("cannot make '{}' durable", path.display()))?;
     }
     Ok(())
 }
@@ -246,10 +233,7 @@ pub fn read(path: &Path) -> Result<Read> {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Torn),
         Err(e) => {
-            return Err(Error::fatal(format!(
-                "cannot read '{}': {e}",
-                path.display()
-            )));
+            return Err(Error::fatal(format!("cannot read '{}': {e}", path.display())));
         }
     };
     Ok(parse_journal(&bytes))
@@ -291,24 +275,14 @@ mod tests {
             removes: vec![],
         };
         let body = serde_json::to_string(&record).unwrap();
-        format!(
-            "{HEADER}{body}\ncrc32 {:08x}\n",
-            crc32fast::hash(body.as_bytes())
-        )
-        .into_bytes()
+        format!("{HEADER}{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
     }
 
     #[test]
     fn every_truncation_and_every_flipped_byte_reads_as_torn_or_uncommitted() {
         let mut full = sample();
         full.extend_from_slice(commit_line("abc").as_bytes());
-        assert!(matches!(
-            parse_journal(&full),
-            Read::Intact {
-                committed: true,
-                ..
-            }
-        ));
+        assert!(matches!(parse_journal(&full), Read::Intact { committed: true, .. }));
         let uncommitted_len = sample().len();
         for cut in 0..full.len() {
             let read = parse_journal(&full[..cut]);
@@ -322,16 +296,7 @@ mod tests {
         for i in 0..full.len() {
             let mut bad = full.clone();
             bad[i] ^= 0x20;
-            assert!(
-                !matches!(
-                    parse_journal(&bad),
-                    Read::Intact {
-                        committed: true,
-                        ..
-                    }
-                ),
-                "flip at {i}"
-            );
+            assert!(!matches!(parse_journal(&bad), Read::Intact { committed: true, .. }), "flip at {i}");
         }
     }
 }

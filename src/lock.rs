@@ -16,8 +16,7 @@ pub struct BatchLock {
 }
 
 fn open_lock_file(state_dir: &Path) -> Result<RwLock<File>> {
-    std::fs::create_dir_all(state_dir)
-        .io_context(|| format!("cannot create '{}'", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir).io_context(|| format!("cannot create '{}'", state_dir.display()))?;
     let path = state_dir.join("lock");
     let file = OpenOptions::new()
         .create(true)
@@ -51,10 +50,7 @@ pub fn acquire(state_dir: &Path, wait: Duration) -> Result<BatchLock> {
         if Instant::now() >= deadline {
             return Err(Error::new(
                 Kind::Busy,
-                format!(
-                    "another git atomic command held the lock for {}s",
-                    wait.as_secs_f32()
-                ),
+                format!("another git atomic command held the lock for {}s", wait.as_secs_f32()),
             )
             .hint("wait for it to finish, or pass a longer --wait"));
         }

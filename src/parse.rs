@@ -23,27 +23,11 @@ pub enum RefExpect {
 /// One entry of `refs:`; `name` is the ref as written.
 #[derive(Debug, Clone)]
 pub enum RefEntry {
-    Update {
-        name: String,
-        to: String,
-        from: Option<RefExpect>,
-    },
-    Create {
-        name: String,
-        to: String,
-    },
-    Delete {
-        name: String,
-        from: Option<RefExpect>,
-    },
-    Verify {
-        name: String,
-        is: RefExpect,
-    },
-    Symref {
-        name: String,
-        to: String,
-    },
+    Update { name: String, to: String, from: Option<RefExpect> },
+    Create { name: String, to: String },
+    Delete { name: String, from: Option<RefExpect> },
+    Verify { name: String, is: RefExpect },
+    Symref { name: String, to: String },
 }
 
 impl RefEntry {
@@ -111,21 +95,9 @@ impl Mode {
 /// One entry of `files:`; paths are '/'-separated and relative to the work-tree root.
 #[derive(Debug, Clone)]
 pub enum FileEntry {
-    Write {
-        path: String,
-        content: Content,
-        mode: Option<Mode>,
-        expect: Option<FileExpect>,
-    },
-    Delete {
-        path: String,
-        expect: Option<FileExpect>,
-    },
-    Rename {
-        path: String,
-        to: String,
-        expect: Option<FileExpect>,
-    },
+    Write { path: String, content: Content, mode: Option<Mode>, expect: Option<FileExpect> },
+    Delete { path: String, expect: Option<FileExpect> },
+    Rename { path: String, to: String, expect: Option<FileExpect> },
 }
 
 impl FileEntry {
@@ -163,10 +135,7 @@ fn read_document(text: &str, origin: &str) -> Result<Value> {
             .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())));
     }
     serde_yaml::from_str::<Value>(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("{}:{}: ", l.line(), l.column()))
-            .unwrap_or_default();
+        let at = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
         Error::invalid(format!("{origin}:{at}{e}"))
     })
 }
@@ -176,33 +145,25 @@ fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
     if let Some(version) = top.remove("version")
         && version.as_u64() != Some(1)
     {
-        return Err(
-            Error::invalid(format!("unsupported batch version {version}"))
-                .hint("this git-atomic reads version: 1"),
-        );
+        return Err(Error::invalid(format!("unsupported batch version {version}"))
+            .hint("this git-atomic reads version: 1"));
     }
     if let Some(message) = top.remove("message") {
         batch.message = Some(string_value(message, "message")?);
     }
     if let Some(refs) = top.remove("refs") {
         for (i, entry) in list(refs, "refs")?.into_iter().enumerate() {
-            batch
-                .refs
-                .push(ref_entry(entry).map_err(|e| e.at(format!("refs[{i}]")))?);
+            batch.refs.push(ref_entry(entry).map_err(|e| e.at(format!("refs[{i}]")))?);
         }
     }
     if let Some(files) = top.remove("files") {
         for (i, entry) in list(files, "files")?.into_iter().enumerate() {
-            batch
-                .files
-                .push(file_entry(entry).map_err(|e| e.at(format!("files[{i}]")))?);
+            batch.files.push(file_entry(entry).map_err(|e| e.at(format!("files[{i}]")))?);
         }
     }
     if let Some(key) = top.keys().next() {
-        return Err(
-            Error::invalid(format!("unknown key '{key}' at the top of the batch"))
-                .hint("the batch takes 'version', 'message', 'refs' and 'files'"),
-        );
+        return Err(Error::invalid(format!("unknown key '{key}' at the top of the batch"))
+            .hint("the batch takes 'version', 'message', 'refs' and 'files'"));
     }
     if batch.refs.is_empty() && batch.files.is_empty() {
         return Err(Error::invalid("the batch has no entries"));
@@ -225,29 +186,17 @@ impl Entry {
     fn new(value: Value) -> Result<Self> {
         match value {
             Value::Object(map) => Ok(Entry(map)),
-            _ => Err(Error::invalid(
-                "an entry must be a mapping such as 'update: refs/heads/main'",
-            )),
+            _ => Err(Error::invalid("an entry must be a mapping such as 'update: refs/heads/main'")),
         }
     }
 
     /// The entry's verb: exactly one of `verbs` must be present.
     fn verb(&mut self, verbs: &[&'static str]) -> Result<(&'static str, String)> {
-        let present: Vec<&'static str> = verbs
-            .iter()
-            .copied()
-            .filter(|v| self.0.contains_key(*v))
-            .collect();
+        let present: Vec<&'static str> = verbs.iter().copied().filter(|v| self.0.contains_key(*v)).collect();
         match present.as_slice() {
             [verb] => Ok((verb, self.required(verb)?)),
-            [] => Err(Error::invalid(format!(
-                "the entry names no action (one of: {})",
-                verbs.join(", ")
-            ))),
-            _ => Err(Error::invalid(format!(
-                "the entry names several actions: {}",
-                present.join(", ")
-            ))),
+            [] => Err(Error::invalid(format!("the entry names no action (one of: {})", verbs.join(", ")))),
+            _ => Err(Error::invalid(format!("the entry names several actions: {}", present.join(", ")))),
         }
     }
 
@@ -274,14 +223,9 @@ impl Entry {
 fn string_value(value: Value, key: &str) -> Result<String> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Number(n) => Err(Error::invalid(format!(
-            "'{key}' must be a string, not the number {n}"
-        ))
-        .hint(format!("quote the value: {key}: \"{n}\""))),
-        other => Err(Error::invalid(format!(
-            "'{key}' must be a string, not {}",
-            type_name(&other)
-        ))),
+        Value::Number(n) => Err(Error::invalid(format!("'{key}' must be a string, not the number {n}"))
+            .hint(format!("quote the value: {key}: \"{n}\""))),
+        other => Err(Error::invalid(format!("'{key}' must be a string, not {}", type_name(&other)))),
     }
 }
 
@@ -297,38 +241,20 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 fn ref_expect(text: String) -> RefExpect {
-    if text == "absent" {
-        RefExpect::Absent
-    } else {
-        RefExpect::Id(text)
-    }
+    if text == "absent" { RefExpect::Absent } else { RefExpect::Id(text) }
 }
 
 fn ref_entry(value: Value) -> Result<RefEntry> {
     let mut e = Entry::new(value)?;
     let (verb, name) = e.verb(&["update", "create", "delete", "verify", "symref"])?;
     let entry = match verb {
-        "update" => RefEntry::Update {
-            name,
-            to: e.required("to")?,
-            from: e.optional("from")?.map(ref_expect),
-        },
-        "create" => RefEntry::Create {
-            name,
-            to: e.required("to")?,
-        },
-        "delete" => RefEntry::Delete {
-            name,
-            from: e.optional("from")?.map(ref_expect),
-        },
-        "verify" => RefEntry::Verify {
-            name,
-            is: ref_expect(e.required("is")?),
-        },
-        _ => RefEntry::Symref {
-            name,
-            to: e.required("to")?,
-        },
+        "update" => {
+            RefEntry::Update { name, to: e.required("to")?, from: e.optional("from")?.map(ref_expect) }
+        }
+        "create" => RefEntry::Create { name, to: e.required("to")? },
+        "delete" => RefEntry::Delete { name, from: e.optional("from")?.map(ref_expect) },
+        "verify" => RefEntry::Verify { name, is: ref_expect(e.required("is")?) },
+        _ => RefEntry::Symref { name, to: e.required("to")? },
     };
     e.finish(verb)?;
     Ok(entry)
@@ -357,23 +283,13 @@ fn file_entry(value: Value) -> Result<FileEntry> {
             let mode = match e.optional("mode")? {
                 None => None,
                 Some(m) => Some(Mode::from_git(&m).ok_or_else(|| {
-                    Error::invalid(format!("unsupported mode '{m}'"))
-                        .hint("use 100644, 100755 or 120000")
+                    Error::invalid(format!("unsupported mode '{m}'")).hint("use 100644, 100755 or 120000")
                 })?),
             };
-            FileEntry::Write {
-                path,
-                content,
-                mode,
-                expect,
-            }
+            FileEntry::Write { path, content, mode, expect }
         }
         "delete" => FileEntry::Delete { path, expect },
-        _ => FileEntry::Rename {
-            path,
-            to: e.required("to")?,
-            expect,
-        },
+        _ => FileEntry::Rename { path, to: e.required("to")?, expect },
     };
     e.finish(verb)?;
     Ok(entry)
@@ -396,16 +312,10 @@ fn write_content(e: &mut Entry) -> Result<Content> {
                 _ => Content::Source(value),
             })
         }
-        0 => Err(Error::invalid(
-            "'write' needs one of 'content', 'base64', 'blob' or 'source'",
-        )),
+        0 => Err(Error::invalid("'write' needs one of 'content', 'base64', 'blob' or 'source'")),
         _ => Err(Error::invalid(format!(
             "'write' takes exactly one content source, not {}",
-            found
-                .iter()
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>()
-                .join(" and ")
+            found.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" and ")
         ))),
     }
 }
@@ -420,13 +330,7 @@ mod tests {
         let b = parse(yaml.as_bytes(), "b.yaml").unwrap();
         assert_eq!(b.refs.len(), 5);
         assert_eq!(b.files.len(), 3);
-        assert!(matches!(
-            &b.files[0],
-            FileEntry::Write {
-                mode: Some(Mode::Executable),
-                ..
-            }
-        ));
+        assert!(matches!(&b.files[0], FileEntry::Write { mode: Some(Mode::Executable), .. }));
     }
 
     #[test]

@@ -17,20 +17,20 @@ pub fn check_syntax(path: &str) -> Result<()> {
         return Err(Error::invalid("path contains a NUL byte"));
     }
     if path.starts_with('/') {
-        return Err(Error::invalid(format!("'{path}' is absolute"))
-            .hint("paths are relative to the work-tree root"));
+        return Err(
+            Error::invalid(format!("'{path}' is absolute")).hint("paths are relative to the work-tree root")
+        );
     }
     for component in path.split('/') {
         match component {
             "" => return Err(Error::invalid(format!("'{path}' has an empty component"))),
             "." | ".." => {
-                return Err(Error::invalid(format!(
-                    "'{path}' has a '{component}' component"
-                )));
+                return Err(Error::invalid(format!("'{path}' has a '{component}' component")));
             }
             c if is_dot_git(c) => {
-                return Err(Error::invalid(format!("'{path}' is inside .git"))
-                    .hint("a batch never writes into .git"));
+                return Err(
+                    Error::invalid(format!("'{path}' is inside .git")).hint("a batch never writes into .git")
+                );
             }
             _ => {}
         }
@@ -89,10 +89,7 @@ pub fn inspect_leaf(full: &Path, hash: gix::hash::Kind) -> Result<Found> {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Absent),
         Err(e) => {
-            return Err(Error::fatal(format!(
-                "cannot inspect '{}': {e}",
-                full.display()
-            )));
+            return Err(Error::fatal(format!("cannot inspect '{}': {e}", full.display())));
         }
     };
     let kind = meta.file_type();
@@ -100,28 +97,17 @@ pub fn inspect_leaf(full: &Path, hash: gix::hash::Kind) -> Result<Found> {
         return Ok(Found::Directory);
     }
     let (bytes, mode) = if kind.is_symlink() {
-        let target = std::fs::read_link(full)
-            .io_context(|| format!("cannot read link '{}'", full.display()))?;
-        (
-            std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec(),
-            Mode::Symlink,
-        )
+        let target =
+            std::fs::read_link(full).io_context(|| format!("cannot read link '{}'", full.display()))?;
+        (std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec(), Mode::Symlink)
     } else if kind.is_file() {
-        let bytes =
-            std::fs::read(full).io_context(|| format!("cannot read '{}'", full.display()))?;
-        let mode = if meta.permissions().mode() & 0o111 != 0 {
-            Mode::Executable
-        } else {
-            Mode::Regular
-        };
+        let bytes = std::fs::read(full).io_context(|| format!("cannot read '{}'", full.display()))?;
+        let mode = if meta.permissions().mode() & 0o111 != 0 { Mode::Executable } else { Mode::Regular };
         (bytes, mode)
     } else {
         return Ok(Found::Special);
     };
-    Ok(Found::File {
-        blob: blob_id(hash, &bytes)?,
-        mode,
-    })
+    Ok(Found::File { blob: blob_id(hash, &bytes)?, mode })
 }
 
 /// The blob id git gives these bytes (`git hash-object --no-filters`).

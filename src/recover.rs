@@ -50,17 +50,11 @@ pub fn batch_dirs(state_dir: &Path) -> Result<Vec<PathBuf>> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(Error::fatal(format!(
-                "cannot read '{}': {e}",
-                dir.display()
-            )));
+            return Err(Error::fatal(format!("cannot read '{}': {e}", dir.display())));
         }
     };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     Ok(dirs)
 }
@@ -76,37 +70,22 @@ pub fn recover_all(repo: &Repo, _lock: &BatchLock) -> Result<Vec<Recovered>> {
 
 /// Recovers one batch directory.
 pub fn recover_one(repo: &Repo, dir: &Path) -> Result<Recovered> {
-    let id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     wait_for_orphan_update_ref(dir, &id);
     let journal_path = dir.join(journal::JOURNAL_FILE);
     match journal::read(&journal_path)? {
         Read::Torn => {
             // The journal never reached its barrier, so update-ref was never started.
             remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
-            Ok(Recovered {
-                id,
-                action: Action::RolledBack,
-            })
+            Ok(Recovered { id, action: Action::RolledBack })
         }
-        Read::Intact {
-            record,
-            committed: false,
-        } => {
+        Read::Intact { record, committed: false } => {
             let target = open_target(repo, &record)?;
             remove_own_locks(&target, &record, &journal_path, false)?;
             remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
-            Ok(Recovered {
-                id,
-                action: Action::RolledBack,
-            })
+            Ok(Recovered { id, action: Action::RolledBack })
         }
-        Read::Intact {
-            record,
-            committed: true,
-        } => roll_forward(repo, dir, &record),
+        Read::Intact { record, committed: true } => roll_forward(repo, dir, &record),
     }
 }
 
@@ -158,16 +137,10 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
         let text: String = conflicts.iter().map(|c| format!("{c}\n")).collect();
         std::fs::write(dir.join(CONFLICT_FILE), text)
             .io_context(|| format!("cannot write to '{}'", dir.display()))?;
-        return Ok(Recovered {
-            id: record.id.clone(),
-            action: Action::Conflict(conflicts),
-        });
+        return Ok(Recovered { id: record.id.clone(), action: Action::Conflict(conflicts) });
     }
     remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
-    Ok(Recovered {
-        id: record.id.clone(),
-        action: Action::RolledForward,
-    })
+    Ok(Recovered { id: record.id.clone(), action: Action::RolledForward })
 }
 
 /// Brings every changed ref to its new value, in one update-ref transaction whose old values
@@ -178,11 +151,7 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
     let mut lines = String::new();
     let mut changed = Vec::new();
     let mut conflicts = Vec::new();
-    for r in record
-        .refs
-        .iter()
-        .filter(|r| r.via_git && r.verb != RefVerb::Verify)
-    {
+    for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
         let (old, new) = (decode_ref(&r.old)?, decode_ref(&r.new)?);
         let now = store.read(&r.target)?;
         if now == new {
@@ -193,10 +162,7 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
             continue;
         }
         // By the target's own name: HEAD may point elsewhere by now, the journaled ref may not.
-        let direct = JournalRef {
-            name: r.target.clone(),
-            ..r.clone()
-        };
+        let direct = JournalRef { name: r.target.clone(), ..r.clone() };
         if r.verb != RefVerb::Symref {
             lines.push_str("option no-deref\n");
         }
@@ -204,26 +170,16 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
         changed.push(r.target.as_str());
     }
     if !lines.is_empty() {
-        let dirs = RefDirs {
-            git_dir: target.git_dir.clone(),
-            common_dir: target.common_dir.clone(),
-        };
+        let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
         let pid_file = dirs_pid_file(record, target);
-        let prepared = refs::prepare(
-            &target.git,
-            &dirs,
-            &record.message,
-            &record.id,
-            &lines,
-            &changed,
-            Some(&pid_file),
-        )
-        .map_err(|e| {
-            Error::new(
-                Kind::Interrupted,
-                format!("batch {}: cannot finish its refs: {}", record.id, e.message),
-            )
-        })?;
+        let prepared =
+            refs::prepare(&target.git, &dirs, &record.message, &record.id, &lines, &changed, Some(&pid_file))
+                .map_err(|e| {
+                    Error::new(
+                        Kind::Interrupted,
+                        format!("batch {}: cannot finish its refs: {}", record.id, e.message),
+                    )
+                })?;
         prepared.commit().map_err(|e| {
             Error::new(
                 Kind::Interrupted,
@@ -238,17 +194,9 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
 /// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
 /// on one of the batch's refs (or `packed-refs`), was made after the journal, and holds nothing
 /// or exactly the batch's new value. Any other lock on those refs is reported, never deleted.
-fn remove_own_locks(
-    target: &Repo,
-    record: &Record,
-    journal: &Path,
-    committed: bool,
-) -> Result<Vec<String>> {
+fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: bool) -> Result<Vec<String>> {
     let journal_time = std::fs::metadata(journal).and_then(|m| m.modified()).ok();
-    let dirs = RefDirs {
-        git_dir: target.git_dir.clone(),
-        common_dir: target.common_dir.clone(),
-    };
+    let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
     let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git) {
         let content = match decode_ref(&r.new)? {
@@ -257,17 +205,10 @@ fn remove_own_locks(
             RefValue::Absent => None,
         };
         for name in [&r.name, &r.target] {
-            candidates.push((
-                dirs.base_for(name).join(format!("{name}.lock")),
-                content.clone(),
-            ));
+            candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
         }
     }
-    if record
-        .refs
-        .iter()
-        .any(|r| r.via_git && r.verb == RefVerb::Delete)
-    {
+    if record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete) {
         candidates.push((target.common_dir.join("packed-refs.lock"), None));
     }
     candidates.sort();
@@ -284,13 +225,9 @@ fn remove_own_locks(
         };
         let matches = content.is_empty() || Some(&content) == new_content.as_ref();
         if recent && matches {
-            std::fs::remove_file(&lock)
-                .io_context(|| format!("cannot remove '{}'", lock.display()))?;
+            std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
         } else if committed {
-            conflicts.push(format!(
-                "lock file '{}' is held by someone else",
-                lock.display()
-            ));
+            conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
         }
     }
     Ok(conflicts)
@@ -325,10 +262,7 @@ pub fn remove_batch_dir(dir: &Path, state_dir: &Path, fsync: bool) -> Result<()>
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(Error::fatal(format!(
-                "cannot remove '{}': {e}",
-                dir.display()
-            )));
+            return Err(Error::fatal(format!("cannot remove '{}': {e}", dir.display())));
         }
     }
     if fsync {

@@ -29,11 +29,7 @@ pub fn command_lines(change: &JournalRef, zero: &str) -> Result<String> {
     let old = decode_ref(&change.old)?;
     let new = decode_ref(&change.new)?;
     let name = &change.name;
-    let id_or_zero = |v: &RefValue| {
-        v.id()
-            .map(|id| id.to_string())
-            .unwrap_or_else(|| zero.to_string())
-    };
+    let id_or_zero = |v: &RefValue| v.id().map(|id| id.to_string()).unwrap_or_else(|| zero.to_string());
     Ok(match change.verb {
         RefVerb::Update | RefVerb::Create => {
             format!("update {name} {} {}\n", id_or_zero(&new), id_or_zero(&old))
@@ -42,9 +38,7 @@ pub fn command_lines(change: &JournalRef, zero: &str) -> Result<String> {
         RefVerb::Verify => format!("verify {name} {}\n", id_or_zero(&old)),
         RefVerb::Symref => {
             let RefValue::Symbolic(target) = new else {
-                return Err(Error::fatal(format!(
-                    "journal: symref '{name}' has no target"
-                )));
+                return Err(Error::fatal(format!("journal: symref '{name}' has no target")));
             };
             let old = match old {
                 RefValue::Symbolic(t) => format!("ref {t}"),
@@ -78,10 +72,7 @@ pub fn prepare(
         .and_then(|_| process.send(lines.as_bytes()))
         .and_then(|_| process.call("prepare"));
     match result {
-        Ok(()) => Ok(PreparedRefs {
-            process,
-            created_dirs,
-        }),
+        Ok(()) => Ok(PreparedRefs { process, created_dirs }),
         Err(stderr) => {
             drop(process);
             remove_empty(&created_dirs);
@@ -111,10 +102,7 @@ fn refusal(stderr: &str) -> Error {
     let text: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     let message = text
         .iter()
-        .map(|l| {
-            l.trim_start_matches("fatal: ")
-                .trim_start_matches("error: ")
-        })
+        .map(|l| l.trim_start_matches("fatal: ").trim_start_matches("error: "))
         .collect::<Vec<_>>()
         .join("; ");
     let refused = [
@@ -145,14 +133,8 @@ impl RefDirs {
     /// The directory a loose ref named `name` is stored under.
     pub fn base_for(&self, name: &str) -> &Path {
         let per_worktree = !name.starts_with("refs/")
-            || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"]
-                .iter()
-                .any(|p| name.starts_with(p));
-        if per_worktree {
-            &self.git_dir
-        } else {
-            &self.common_dir
-        }
+            || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"].iter().any(|p| name.starts_with(p));
+        if per_worktree { &self.git_dir } else { &self.common_dir }
     }
 
     /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
@@ -180,11 +162,8 @@ impl RefDirs {
     /// Paths whose durability makes these refs durable: each loose ref file, its reflog, the
     /// directories holding them, and `packed-refs` (deletes rewrite it).
     pub fn durable_paths(&self, names: &[&str]) -> Vec<PathBuf> {
-        let mut paths = vec![
-            self.common_dir.join("packed-refs"),
-            self.common_dir.clone(),
-            self.git_dir.clone(),
-        ];
+        let mut paths =
+            vec![self.common_dir.join("packed-refs"), self.common_dir.clone(), self.git_dir.clone()];
         for name in names {
             let base = self.base_for(name);
             for file in [base.join(name), base.join("logs").join(name)] {

@@ -38,11 +38,7 @@ pub enum RefStore<'r> {
 impl<'r> RefStore<'r> {
     /// The right reader for the repository's ref backend.
     pub fn new(repo: &'r gix::Repository, git: &Git, reftable: bool) -> Result<Self> {
-        if reftable {
-            list_with_git(git).map(RefStore::Listed)
-        } else {
-            Ok(RefStore::Gix(repo))
-        }
+        if reftable { list_with_git(git).map(RefStore::Listed) } else { Ok(RefStore::Gix(repo)) }
     }
 
     /// The value of exactly `name` (no DWIM, no following of symbolic refs).
@@ -78,18 +74,13 @@ impl<'r> RefStore<'r> {
                 value => return Ok((current, value)),
             }
         }
-        Err(Error::invalid(format!(
-            "symbolic ref '{name}' nests too deeply (a loop?)"
-        )))
+        Err(Error::invalid(format!("symbolic ref '{name}' nests too deeply (a loop?)")))
     }
 
     /// An existing ref that would collide with `name` as file and directory, if any.
     pub fn collision(&self, name: &str) -> Result<Option<String>> {
         let mut prefix = String::new();
-        for component in name
-            .split('/')
-            .take(name.split('/').count().saturating_sub(1))
-        {
+        for component in name.split('/').take(name.split('/').count().saturating_sub(1)) {
             prefix.push_str(component);
             if prefix != "refs" && self.read(&prefix)? != RefValue::Absent {
                 return Ok(Some(prefix));
@@ -104,16 +95,12 @@ impl<'r> RefStore<'r> {
                 .map(|(k, _)| k.clone())
                 .filter(|k| k.starts_with(&below))),
             RefStore::Gix(repo) => {
-                let platform = repo
-                    .references()
-                    .map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
+                let platform =
+                    repo.references().map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
                 let mut iter = platform
                     .prefixed(below.as_str())
                     .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?;
-                Ok(iter
-                    .next()
-                    .and_then(|r| r.ok())
-                    .map(|r| r.name().as_bstr().to_string()))
+                Ok(iter.next().and_then(|r| r.ok()).map(|r| r.name().as_bstr().to_string()))
             }
         }
     }
@@ -121,13 +108,7 @@ impl<'r> RefStore<'r> {
 
 /// Lists every ref with git, for backends gix cannot read.
 fn list_with_git(git: &Git) -> Result<BTreeMap<String, RefValue>> {
-    let out = git.run(
-        &[
-            "for-each-ref",
-            "--format=%(refname) %(objectname) %(symref)",
-        ],
-        None,
-    )?;
+    let out = git.run(&["for-each-ref", "--format=%(refname) %(objectname) %(symref)"], None)?;
     let mut map = BTreeMap::new();
     for line in String::from_utf8_lossy(&out).lines() {
         let mut parts = line.split(' ');
@@ -149,10 +130,7 @@ fn list_with_git(git: &Git) -> Result<BTreeMap<String, RefValue>> {
     } else {
         let id = git.output(&["rev-parse", "-q", "--verify", "HEAD"], None)?;
         if id.status.success() {
-            map.insert(
-                "HEAD".into(),
-                RefValue::Id(parse_id(String::from_utf8_lossy(&id.stdout).trim())?),
-            );
+            map.insert("HEAD".into(), RefValue::Id(parse_id(String::from_utf8_lossy(&id.stdout).trim())?));
         }
     }
     Ok(map)

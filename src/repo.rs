@@ -20,22 +20,26 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// Asks git where the repository is (its rules for `GIT_DIR` and friends are subtle, and gix
-    /// differs from them), then opens it with gix.
+    /// Finds the repository from the current directory the way git does. Without `GIT_*`
+    /// overrides gix's discovery matches git's and costs no process; with them, git itself is
+    /// asked, because gix's rules for `GIT_DIR` and friends differ from git's (NOTES-git.md).
     pub fn discover() -> Result<Self> {
         let exe = find_git()?;
+        if OVERRIDES.iter().all(|v| std::env::var_os(v).is_none()) {
+            // Where gix finds nothing (inside a `.git` dir, say), git's own answer decides.
+            let Ok(gix) = gix::discover(".") else { return Self::discover_with_git(exe) };
+            let git_dir = absolute(gix.git_dir());
+            let common_dir = absolute(gix.common_dir());
+            let work_tree = gix.workdir().map(absolute);
+            return Self::with_gix(exe, gix, git_dir, common_dir, work_tree);
+        }
+        Self::discover_with_git(exe)
+    }
+
+    fn discover_with_git(exe: PathBuf) -> Result<Self> {
         let out = std::process::Command::new(&exe)
-            .args([
-                "rev-parse",
-                "--path-format=absolute",
-                "--git-dir",
-                "--git-common-dir",
-            ])
-            .args([
-                "--is-bare-repository",
-                "--is-inside-work-tree",
-                "--show-cdup",
-            ])
+            .args(["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"])
+            .args(["--is-bare-repository", "--is-inside-work-tree", "--show-cdup"])
             .stderr(std::process::Stdio::piped())
             .output()
             .map_err(|e| Error::fatal(format!("cannot run '{}': {e}", exe.display())))?;
@@ -44,8 +48,7 @@ impl Repo {
             let msg = msg.trim().trim_start_matches("fatal: ");
             return Err(Error::new(Kind::Fatal, msg.to_string()));
         }
-        let text =
-            String::from_utf8(out.stdout).map_err(|_| Error::fatal("non-UTF-8 repository path"))?;
+        let text = String::from_utf8(out.stdout).map_err(|_| Error::fatal("non-UTF-8 repository path"))?;
         let lines: Vec<&str> = text.lines().collect();
         let [git_dir, common_dir, bare, inside, rest @ ..] = lines.as_slice() else {
             return Err(Error::fatal("cannot read the output of `git rev-parse`"));
@@ -54,21 +57,12 @@ impl Repo {
             None
         } else if *inside == "true" {
             let cdup = rest.first().copied().unwrap_or("");
-            Some(
-                std::env::current_dir()
-                    .map_err(|e| Error::fatal(e.to_string()))?
-                    .join(cdup),
-            )
+            Some(std::env::current_dir().map_err(|e| Error::fatal(e.to_string()))?.join(cdup))
         } else {
             show_toplevel(&exe)
         };
-        let work_tree = work_tree.map(|p| p.canonicalize().unwrap_or(p));
-        Self::open(
-            exe,
-            PathBuf::from(git_dir),
-            PathBuf::from(common_dir),
-            work_tree,
-        )
+        let work_tree = work_tree.map(|p| absolute(&p));
+        Self::open(exe, absolute(Path::new(git_dir)), absolute(Path::new(common_dir)), work_tree)
     }
 
     /// Opens a repository whose directories are already known (recovery of another worktree's batch).
@@ -78,22 +72,21 @@ impl Repo {
         common_dir: PathBuf,
         work_tree: Option<PathBuf>,
     ) -> Result<Self> {
-        let gix = gix::open(&git_dir).map_err(|e| {
-            Error::fatal(format!(
-                "cannot open repository '{}': {e}",
-                git_dir.display()
-            ))
-        })?;
+        let gix = gix::open(&git_dir)
+            .map_err(|e| Error::fatal(format!("cannot open repository '{}': {e}", git_dir.display())))?;
+        Self::with_gix(exe, gix, git_dir, common_dir, work_tree)
+    }
+
+    fn with_gix(
+        exe: PathBuf,
+        gix: gix::Repository,
+        git_dir: PathBuf,
+        common_dir: PathBuf,
+        work_tree: Option<PathBuf>,
+    ) -> Result<Self> {
         let settings = Settings::load(&gix)?;
         let git = Git::new(exe, git_dir.clone(), work_tree.clone());
-        Ok(Repo {
-            git,
-            git_dir,
-            common_dir,
-            work_tree,
-            gix,
-            settings,
-        })
+        Ok(Repo { git, git_dir, common_dir, work_tree, gix, settings })
     }
 
     /// Where every batch's journal and staged files live (SPEC §5).
@@ -104,10 +97,24 @@ impl Repo {
     /// The work tree, or the error a bare repository gets for a batch with files.
     pub fn require_work_tree(&self) -> Result<&Path> {
         self.work_tree.as_deref().ok_or_else(|| {
-            Error::invalid("a bare repository takes only refs")
-                .hint("remove the files section of the batch")
+            Error::invalid("a bare repository takes only refs").hint("remove the files section of the batch")
         })
     }
+}
+
+/// Environment variables that change where git looks for the repository.
+const OVERRIDES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+];
+
+/// One spelling per directory (symlinks resolved), so that journals written from different
+/// worktrees and recovery agree on which worktree a batch belongs to.
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The work tree git uses when the current directory is outside it (`GIT_WORK_TREE` elsewhere).

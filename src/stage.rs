@@ -48,8 +48,7 @@ pub fn stage(
 ) -> Result<Staged> {
     let batch_dir = batch_dir(state_dir, &checked.batch.id);
     let stage_dir = batch_dir.join("stage");
-    std::fs::create_dir_all(&stage_dir)
-        .io_context(|| format!("cannot create '{}'", stage_dir.display()))?;
+    std::fs::create_dir_all(&stage_dir).io_context(|| format!("cannot create '{}'", stage_dir.display()))?;
     barrier.add(state_dir.join("batches"));
     barrier.add(&batch_dir);
     barrier.add(&stage_dir);
@@ -64,10 +63,7 @@ pub fn stage(
         puts.push(StagedPut {
             path: put.path.clone(),
             old: put.old,
-            new: FileState::Present {
-                blob,
-                mode: put.mode,
-            },
+            new: FileState::Present { blob, mode: put.mode },
             staged,
         });
     }
@@ -77,22 +73,16 @@ pub fn stage(
             checked.files_report[line].new = staged.new.blob();
         }
     }
-    Ok(Staged {
-        checked,
-        batch_dir,
-        puts,
-    })
+    Ok(Staged { checked, batch_dir, puts })
 }
 
 /// The bytes a put writes (a symlink's target, for mode 120000).
 fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Vec<u8>> {
     let bytes = match &put.source {
         PutSource::Content(NewContent::Bytes(bytes)) => bytes.clone(),
-        PutSource::Content(NewContent::Blob(id)) => repo
-            .find_blob(*id)
-            .map_err(|e| Error::fatal(format!("cannot read blob {id}: {e}")))?
-            .data
-            .clone(),
+        PutSource::Content(NewContent::Blob(id)) => {
+            repo.find_blob(*id).map_err(|e| Error::fatal(format!("cannot read blob {id}: {e}")))?.data.clone()
+        }
         PutSource::Content(NewContent::Source(path)) => std::fs::read(path)
             .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?,
         PutSource::WorkTree { path, blob } => {
@@ -100,18 +90,13 @@ fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Re
             let full = paths::on_disk(work_tree, path);
             let bytes = match std::fs::symlink_metadata(&full) {
                 Ok(m) if m.file_type().is_symlink() => std::os::unix::ffi::OsStrExt::as_bytes(
-                    std::fs::read_link(&full)
-                        .io_context(|| full.display().to_string())?
-                        .as_os_str(),
+                    std::fs::read_link(&full).io_context(|| full.display().to_string())?.as_os_str(),
                 )
                 .to_vec(),
-                _ => std::fs::read(&full)
-                    .io_context(|| format!("cannot read '{}'", full.display()))?,
+                _ => std::fs::read(&full).io_context(|| format!("cannot read '{}'", full.display()))?,
             };
             if paths::blob_id(repo.object_hash(), &bytes)? != *blob {
-                return Err(Error::refused(format!(
-                    "'{path}' changed while the batch was being applied"
-                )));
+                return Err(Error::refused(format!("'{path}' changed while the batch was being applied")));
             }
             bytes
         }
@@ -133,19 +118,14 @@ fn write_staged(file: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
         return std::os::unix::fs::symlink(target, file)
             .io_context(|| format!("cannot stage '{}'", file.display()));
     }
-    let perm = if mode == Mode::Executable {
-        0o777
-    } else {
-        0o666
-    };
+    let perm = if mode == Mode::Executable { 0o777 } else { 0o666 };
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(perm)
         .open(file)
         .io_context(|| format!("cannot stage '{}'", file.display()))?;
-    f.write_all(bytes)
-        .io_context(|| format!("cannot write '{}'", file.display()))
+    f.write_all(bytes).io_context(|| format!("cannot write '{}'", file.display()))
 }
 
 /// What a staged file holds now, for recovery's "still staged?" question.

@@ -71,14 +71,9 @@ pub enum NewContent {
 /// What a file entry does.
 #[derive(Debug, Clone)]
 pub enum FileAction {
-    Write {
-        content: NewContent,
-        mode: Option<Mode>,
-    },
+    Write { content: NewContent, mode: Option<Mode> },
     Delete,
-    Rename {
-        to: String,
-    },
+    Rename { to: String },
 }
 
 /// One validated file entry.
@@ -100,41 +95,24 @@ impl FileChange {
 /// Validates `file` against `repo` and gives the batch its id.
 pub fn validate(file: BatchFile, repo: &Repo, message_override: Option<String>) -> Result<Batch> {
     let id = new_batch_id();
-    let message = message_override
-        .or(file.message.clone())
-        .unwrap_or_else(|| format!("git atomic apply {id}"));
+    let message =
+        message_override.or(file.message.clone()).unwrap_or_else(|| format!("git atomic apply {id}"));
     let mut resolver = Resolver::new(repo);
     let refs = validate_refs(&file.refs, repo, &mut resolver)?;
     if !file.files.is_empty() {
         repo.require_work_tree()?;
     }
     let files = validate_files(&file.files, repo, &mut resolver)?;
-    Ok(Batch {
-        id,
-        message,
-        refs,
-        files,
-    })
+    Ok(Batch { id, message, refs, files })
 }
 
 /// A batch id: time-ordered, unique per process and instant.
 fn new_batch_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!(
-        "{:x}{:08x}-{:x}",
-        now.as_secs(),
-        now.subsec_nanos(),
-        std::process::id()
-    )
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{:x}{:08x}-{:x}", now.as_secs(), now.subsec_nanos(), std::process::id())
 }
 
-fn validate_refs(
-    entries: &[RefEntry],
-    repo: &Repo,
-    resolver: &mut Resolver,
-) -> Result<Vec<RefChange>> {
+fn validate_refs(entries: &[RefEntry], repo: &Repo, resolver: &mut Resolver) -> Result<Vec<RefChange>> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -187,12 +165,7 @@ fn require_symref_support(git: &Git) -> Result<()> {
     Ok(())
 }
 
-fn ref_change(
-    entry: usize,
-    raw: &RefEntry,
-    store: &RefStore,
-    resolver: &Resolver,
-) -> Result<RefChange> {
+fn ref_change(entry: usize, raw: &RefEntry, store: &RefStore, resolver: &Resolver) -> Result<RefChange> {
     let name = raw.name().to_string();
     let (target, old) = match raw {
         RefEntry::Symref { .. } => (name.clone(), store.read(&name)?),
@@ -220,9 +193,7 @@ fn ref_change(
         RefEntry::Delete { from, .. } => {
             change.verb = RefVerb::Delete;
             if from == &Some(RefExpect::Absent) {
-                return Err(Error::invalid(
-                    "'delete' with 'from: absent' can never apply",
-                ));
+                return Err(Error::invalid("'delete' with 'from: absent' can never apply"));
             }
             check_from(from.as_ref(), &old)?;
             change.new = RefValue::Absent;
@@ -231,8 +202,7 @@ fn ref_change(
         RefEntry::Verify { is, .. } => {
             change.verb = RefVerb::Verify;
             check_from(Some(is), &old)?;
-            change.via_git =
-                !(is == &RefExpect::Absent && store.collision(&change.target)?.is_some());
+            change.via_git = !(is == &RefExpect::Absent && store.collision(&change.target)?.is_some());
         }
         RefEntry::Symref { to, .. } => {
             change.verb = RefVerb::Symref;
@@ -268,9 +238,7 @@ fn check_from(expect: Option<&RefExpect>, old: &RefValue) -> Result<()> {
         RefExpect::Absent => "absent".to_string(),
         RefExpect::Id(hex) => hex.clone(),
     };
-    Err(Error::refused(format!(
-        "ref {now}, but the batch expects {wanted}"
-    )))
+    Err(Error::refused(format!("ref {now}, but the batch expects {wanted}")))
 }
 
 /// Two entries on one ref (also through a symbolic ref, as `HEAD` and its branch) are invalid.
@@ -293,42 +261,27 @@ fn check_ref_uniqueness(changes: &[RefChange]) -> Result<()> {
 
 /// File/directory collisions: within the batch they are invalid, against existing refs refused.
 fn check_ref_collisions(changes: &[RefChange], store: &RefStore) -> Result<()> {
-    let names: BTreeMap<&str, usize> = changes
-        .iter()
-        .map(|c| (c.target.as_str(), c.entry))
-        .collect();
+    let names: BTreeMap<&str, usize> = changes.iter().map(|c| (c.target.as_str(), c.entry)).collect();
     for (name, entry) in &names {
         let below = format!("{name}/");
-        if let Some((other, other_entry)) = names
-            .range(below.as_str()..)
-            .next()
-            .filter(|(k, _)| k.starts_with(&below))
+        if let Some((other, other_entry)) =
+            names.range(below.as_str()..).next().filter(|(k, _)| k.starts_with(&below))
         {
             return Err(Error::invalid(format!(
                 "refs[{entry}] '{name}' and refs[{other_entry}] '{other}' cannot both exist (one is a directory of the other)"
             )));
         }
     }
-    for c in changes
-        .iter()
-        .filter(|c| c.old == RefValue::Absent && c.new != RefValue::Absent)
-    {
+    for c in changes.iter().filter(|c| c.old == RefValue::Absent && c.new != RefValue::Absent) {
         if let Some(existing) = store.collision(&c.target)? {
-            return Err(Error::refused(format!(
-                "cannot create '{}': ref '{existing}' exists",
-                c.target
-            ))
-            .at(format!("refs[{}] {}", c.entry, c.name)));
+            return Err(Error::refused(format!("cannot create '{}': ref '{existing}' exists", c.target))
+                .at(format!("refs[{}] {}", c.entry, c.name)));
         }
     }
     Ok(())
 }
 
-fn validate_files(
-    entries: &[FileEntry],
-    repo: &Repo,
-    resolver: &mut Resolver,
-) -> Result<Vec<FileChange>> {
+fn validate_files(entries: &[FileEntry], repo: &Repo, resolver: &mut Resolver) -> Result<Vec<FileChange>> {
     let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
     for (i, entry) in entries.iter().enumerate() {
         let label = format!("files[{i}] {}", entry.path());
@@ -339,18 +292,13 @@ fn validate_files(
         for path in paths {
             paths::check_syntax(path).map_err(|e| e.at(label.clone()))?;
             if let Some(first) = claimed.insert(path.to_string(), i) {
-                return Err(Error::invalid(format!(
-                    "files[{first}] and files[{i}] both name '{path}'"
-                )));
+                return Err(Error::invalid(format!("files[{first}] and files[{i}] both name '{path}'")));
             }
         }
     }
     check_path_nesting(&claimed)?;
     resolver.resolve_all(entries.iter().filter_map(|e| match e {
-        FileEntry::Write {
-            content: Content::Blob(rev),
-            ..
-        } => Some(rev.as_str()),
+        FileEntry::Write { content: Content::Blob(rev), .. } => Some(rev.as_str()),
         _ => None,
     }))?;
     let mut changes = Vec::with_capacity(entries.len());
@@ -366,10 +314,8 @@ fn validate_files(
 fn check_path_nesting(claimed: &BTreeMap<String, usize>) -> Result<()> {
     for (path, entry) in claimed {
         let below = format!("{path}/");
-        if let Some((other, other_entry)) = claimed
-            .range(below.clone()..)
-            .next()
-            .filter(|(k, _)| k.starts_with(&below))
+        if let Some((other, other_entry)) =
+            claimed.range(below.clone()..).next().filter(|(k, _)| k.starts_with(&below))
         {
             return Err(Error::invalid(format!(
                 "files[{entry}] '{path}' is a parent directory of files[{other_entry}] '{other}'"
@@ -379,41 +325,17 @@ fn check_path_nesting(claimed: &BTreeMap<String, usize>) -> Result<()> {
     Ok(())
 }
 
-fn file_change(
-    entry: usize,
-    raw: &FileEntry,
-    repo: &Repo,
-    resolver: &Resolver,
-) -> Result<FileChange> {
+fn file_change(entry: usize, raw: &FileEntry, repo: &Repo, resolver: &Resolver) -> Result<FileChange> {
     let (action, expect) = match raw {
-        FileEntry::Write {
-            content,
-            mode,
-            expect,
-            ..
-        } => {
+        FileEntry::Write { content, mode, expect, .. } => {
             let content = new_content(content, *mode, resolver)?;
-            (
-                FileAction::Write {
-                    content,
-                    mode: *mode,
-                },
-                expect,
-            )
+            (FileAction::Write { content, mode: *mode }, expect)
         }
         FileEntry::Delete { expect, .. } => (FileAction::Delete, expect),
         FileEntry::Rename { to, expect, .. } => (FileAction::Rename { to: to.clone() }, expect),
     };
-    let expect = expect
-        .as_ref()
-        .map(|e| file_expect(e, repo.gix.object_hash()))
-        .transpose()?;
-    Ok(FileChange {
-        entry,
-        path: raw.path().to_string(),
-        action,
-        expect,
-    })
+    let expect = expect.as_ref().map(|e| file_expect(e, repo.gix.object_hash())).transpose()?;
+    Ok(FileChange { entry, path: raw.path().to_string(), action, expect })
 }
 
 fn file_expect(raw: &FileExpect, hash: gix::hash::Kind) -> Result<Expect> {
@@ -453,18 +375,13 @@ fn new_content(content: &Content, mode: Option<Mode>, resolver: &Resolver) -> Re
         }
         Content::Source(path) => {
             let path = PathBuf::from(path);
-            let meta = std::fs::metadata(&path).map_err(|e| {
-                Error::invalid(format!("cannot read source '{}': {e}", path.display()))
-            })?;
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?;
             if !meta.is_file() {
-                return Err(Error::invalid(format!(
-                    "source '{}' is not a regular file",
-                    path.display()
-                )));
+                return Err(Error::invalid(format!("source '{}' is not a regular file", path.display())));
             }
-            std::fs::File::open(&path).map_err(|e| {
-                Error::invalid(format!("cannot read source '{}': {e}", path.display()))
-            })?;
+            std::fs::File::open(&path)
+                .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?;
             NewContent::Source(path)
         }
     };
@@ -472,9 +389,7 @@ fn new_content(content: &Content, mode: Option<Mode>, resolver: &Resolver) -> Re
         && let NewContent::Bytes(target) = &content
         && (target.is_empty() || target.contains(&0))
     {
-        return Err(Error::invalid(
-            "a symlink's target must be non-empty and without NUL",
-        ));
+        return Err(Error::invalid("a symlink's target must be non-empty and without NUL"));
     }
     Ok(content)
 }
@@ -488,10 +403,7 @@ struct Resolver<'r> {
 
 impl<'r> Resolver<'r> {
     fn new(repo: &'r Repo) -> Self {
-        Resolver {
-            repo,
-            resolved: HashMap::new(),
-        }
+        Resolver { repo, resolved: HashMap::new() }
     }
 
     /// Resolves every revision in one go, so that a batch of 100,000 refs costs one git process.
@@ -503,15 +415,9 @@ impl<'r> Resolver<'r> {
                 continue;
             }
             if rev.chars().any(|c| c.is_control()) || rev.is_empty() {
-                return Err(Error::invalid(format!(
-                    "'{}' is not a revision",
-                    rev.escape_debug()
-                )));
+                return Err(Error::invalid(format!("'{}' is not a revision", rev.escape_debug())));
             }
-            match ObjectId::from_hex(rev.as_bytes())
-                .ok()
-                .filter(|_| rev.len() == hex_len)
-            {
+            match ObjectId::from_hex(rev.as_bytes()).ok().filter(|_| rev.len() == hex_len) {
                 Some(id) => {
                     let header = self
                         .repo
@@ -519,9 +425,7 @@ impl<'r> Resolver<'r> {
                         .try_find_header(id)
                         .map_err(|e| Error::fatal(format!("cannot read object {id}: {e}")))?;
                     let Some(header) = header else {
-                        return Err(Error::invalid(format!(
-                            "object {id} does not exist in this repository"
-                        )));
+                        return Err(Error::invalid(format!("object {id} does not exist in this repository")));
                     };
                     self.resolved.insert(rev.to_string(), (id, header.kind()));
                 }
@@ -534,26 +438,23 @@ impl<'r> Resolver<'r> {
         by_git.sort();
         by_git.dedup();
         let input: String = by_git.iter().map(|r| format!("{r}\n")).collect();
-        let out = self.repo.git.run(
-            &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-            Some(input.as_bytes()),
-        )?;
+        let out = self
+            .repo
+            .git
+            .run(&["cat-file", "--batch-check=%(objectname) %(objecttype)"], Some(input.as_bytes()))?;
         let text = String::from_utf8_lossy(&out);
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() != by_git.len() {
-            return Err(Error::fatal(
-                "git cat-file answered a different number of lines than asked",
-            ));
+            return Err(Error::fatal("git cat-file answered a different number of lines than asked"));
         }
         for (rev, line) in by_git.iter().zip(lines) {
             let mut parts = line.split(' ');
             let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            if let (Ok(id), Ok(kind)) = (
-                ObjectId::from_hex(id.as_bytes()),
-                gix::objs::Kind::from_bytes(kind.as_bytes()),
-            ) {
+            if let (Ok(id), Ok(kind)) =
+                (ObjectId::from_hex(id.as_bytes()), gix::objs::Kind::from_bytes(kind.as_bytes()))
+            {
                 self.resolved.insert(rev.clone(), (id, kind));
             }
         }
@@ -570,15 +471,9 @@ impl<'r> Resolver<'r> {
     /// The id a ref is set to; under `refs/heads/` it must be a commit, with no peeling behind the user's back.
     fn commit_for(&self, target: &str, rev: &str) -> Result<ObjectId> {
         let (id, kind) = self.get(rev)?;
-        if (target == "HEAD" || target.starts_with("refs/heads/"))
-            && kind != gix::objs::Kind::Commit
-        {
-            return Err(Error::invalid(format!(
-                "'{rev}' is a {kind}, but a branch must point at a commit"
-            ))
-            .hint(format!(
-                "write '{rev}^{{commit}}' to use the commit it points at"
-            )));
+        if (target == "HEAD" || target.starts_with("refs/heads/")) && kind != gix::objs::Kind::Commit {
+            return Err(Error::invalid(format!("'{rev}' is a {kind}, but a branch must point at a commit"))
+                .hint(format!("write '{rev}^{{commit}}' to use the commit it points at")));
         }
         Ok(id)
     }

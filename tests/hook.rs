@@ -18,17 +18,11 @@ fn crash_apply(repo: &Repo, point: &str, batch: &str) {
     cmd.env("GIT_TEST_ATOMIC_CRASH", point);
     let out = common::run_with_stdin(&mut cmd, batch.as_bytes());
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(9),
-        "apply should have been killed at {point}: {out:?}"
-    );
+    assert_eq!(out.status.signal(), Some(9), "apply should have been killed at {point}: {out:?}");
 }
 
 fn pending_batches(git_common_dir: &Path) -> usize {
-    std::fs::read_dir(git_common_dir.join("atomic/batches"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(git_common_dir.join("atomic/batches")).map(|d| d.count()).unwrap_or(0)
 }
 
 #[test]
@@ -38,11 +32,7 @@ fn a_plain_update_ref_finishes_a_batch_interrupted_after_its_commit_point() {
     crash_apply(&repo, "committed", BATCH);
     assert_eq!(pending_batches(&repo.dir.join(".git")), 1);
     repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
-    assert_eq!(
-        pending_batches(&repo.dir.join(".git")),
-        0,
-        "the hook should have recovered the batch"
-    );
+    assert_eq!(pending_batches(&repo.dir.join(".git")), 0, "the hook should have recovered the batch");
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
     assert_eq!(repo.read("dir/new.txt"), "new\n");
 }
@@ -59,14 +49,8 @@ fn a_plain_commit_rolls_back_a_batch_interrupted_before_its_commit_point() {
     assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), None);
     assert!(!repo.exists("dir/new.txt"));
-    assert!(
-        !repo.exists("dir"),
-        "the batch's directories must not survive a roll-back"
-    );
-    assert!(
-        before.len() < repo.snapshot().len(),
-        "the commit itself went through"
-    );
+    assert!(!repo.exists("dir"), "the batch's directories must not survive a roll-back");
+    assert!(before.len() < repo.snapshot().len(), "the commit itself went through");
 }
 
 #[test]
@@ -74,10 +58,7 @@ fn a_plain_git_command_on_a_ref_of_an_interrupted_batch_is_refused_with_the_batc
     let repo = Repo::new();
     install(&repo);
     crash_apply(&repo, "committed", BATCH);
-    let out = repo
-        .git_cmd(&["update-ref", "refs/heads/topic", "HEAD"])
-        .output()
-        .unwrap();
+    let out = repo.git_cmd(&["update-ref", "refs/heads/topic", "HEAD"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -103,18 +84,11 @@ fn an_existing_hook_keeps_running_with_the_same_input_and_its_refusal_counts() {
     repo.git(&["update-ref", "refs/heads/allowed", "HEAD"]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        text.contains("prepared refs/heads/allowed")
-            && text.contains("committed refs/heads/allowed"),
+        text.contains("prepared refs/heads/allowed") && text.contains("committed refs/heads/allowed"),
         "{text}"
     );
-    let out = repo
-        .git_cmd(&["update-ref", "refs/heads/forbidden", "HEAD"])
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "the chained hook's refusal must be respected"
-    );
+    let out = repo.git_cmd(&["update-ref", "refs/heads/forbidden", "HEAD"]).output().unwrap();
+    assert!(!out.status.success(), "the chained hook's refusal must be respected");
     // With a batch pending, the binary runs the chained hook itself.
     crash_apply(&repo, "committed", BATCH);
     repo.git(&["update-ref", "refs/heads/allowed2", "HEAD"]);
@@ -152,16 +126,8 @@ fn core_hooks_path_relative_and_absolute_is_honoured() {
         };
         repo.git(&["config", "core.hooksPath", &path]);
         install(&repo);
-        let dir = if relative {
-            repo.dir.join("myhooks")
-        } else {
-            std::path::PathBuf::from(&path)
-        };
-        assert!(
-            dir.join("reference-transaction").exists(),
-            "hook not in {}",
-            dir.display()
-        );
+        let dir = if relative { repo.dir.join("myhooks") } else { std::path::PathBuf::from(&path) };
+        assert!(dir.join("reference-transaction").exists(), "hook not in {}", dir.display());
         crash_apply(&repo, "committed", BATCH);
         repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
         assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
@@ -173,25 +139,13 @@ fn a_batch_interrupted_in_a_linked_worktree_is_finished_from_the_main_one_into_i
     let repo = Repo::new();
     install(&repo);
     let linked = repo.tmp.path().join("linked");
-    repo.git(&[
-        "worktree",
-        "add",
-        "-q",
-        "-b",
-        "side",
-        linked.to_str().unwrap(),
-    ]);
+    repo.git(&["worktree", "add", "-q", "-b", "side", linked.to_str().unwrap()]);
     let mut cmd = repo.atomic_cmd(&["apply", "-"]);
-    cmd.current_dir(&linked)
-        .env("GIT_TEST_ATOMIC_CRASH", "committed");
+    cmd.current_dir(&linked).env("GIT_TEST_ATOMIC_CRASH", "committed");
     let batch = "refs:\n  - update: HEAD\n    to: HEAD~0\n  - create: refs/heads/from-linked\n    to: HEAD\nfiles:\n  - write: only-in-linked.txt\n    content: x\n";
     let out = common::run_with_stdin(&mut cmd, batch.as_bytes());
     assert!(!out.status.success());
-    assert_eq!(
-        pending_batches(&repo.dir.join(".git")),
-        1,
-        "state lives in the common dir"
-    );
+    assert_eq!(pending_batches(&repo.dir.join(".git")), 1, "state lives in the common dir");
     repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
     assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
     assert!(linked.join("only-in-linked.txt").exists());
@@ -203,16 +157,11 @@ fn a_batch_interrupted_in_a_linked_worktree_is_finished_from_the_main_one_into_i
 fn a_bare_repository_takes_refs_only_and_its_hook_recovers() {
     let repo = Repo::init(&["--bare"]);
     install(&repo);
-    crash_apply(
-        &repo,
-        "committed",
-        "refs:\n  - create: refs/heads/topic\n    to: main\n",
-    );
+    crash_apply(&repo, "committed", "refs:\n  - create: refs/heads/topic\n    to: main\n");
     repo.git(&["update-ref", "refs/heads/unrelated", "main"]);
     assert_eq!(pending_batches(&repo.dir), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("main")));
-    repo.apply("files:\n  - write: a\n    content: x\n")
-        .expect(2);
+    repo.apply("files:\n  - write: a\n    content: x\n").expect(2);
 }
 
 fn make_executable(path: &Path) {

@@ -33,16 +33,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
                 json::print(&result);
             } else if !args.quiet {
                 let id = result.id.as_deref().unwrap_or("");
-                let verb = if args.dry_run {
-                    "would apply"
-                } else {
-                    "applied"
-                };
-                println!(
-                    "{verb} batch {id}: {} ref(s), {} file(s)",
-                    result.refs.len(),
-                    result.files.len()
-                );
+                let verb = if args.dry_run { "would apply" } else { "applied" };
+                println!("{verb} batch {id}: {} ref(s), {} file(s)", result.refs.len(), result.files.len());
             }
             0
         }
@@ -155,22 +147,10 @@ fn prepare_refs(repo: &Repo, journaled: &Journaled) -> Result<Option<PreparedRef
         return Ok(None);
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let dirs = RefDirs {
-        git_dir: repo.git_dir.clone(),
-        common_dir: repo.common_dir.clone(),
-    };
+    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
     let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
     let record = &journaled.record;
-    refs::prepare(
-        &repo.git,
-        &dirs,
-        &record.message,
-        &record.id,
-        &lines,
-        &names,
-        Some(&pid_file),
-    )
-    .map(Some)
+    refs::prepare(&repo.git, &dirs, &record.message, &record.id, &lines, &names, Some(&pid_file)).map(Some)
 }
 
 /// Rechecks the work tree, writes the commit record, and commits the refs.
@@ -238,13 +218,8 @@ fn expect_done(outcome: Outcome) -> Result<()> {
 
 /// Adds what git wrote for the refs to the barrier (git syncs no ref by itself).
 fn make_refs_durable(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) {
-    let names: Vec<&str> = journaled
-        .record
-        .refs
-        .iter()
-        .filter(|r| r.via_git)
-        .map(|r| r.target.as_str())
-        .collect();
+    let names: Vec<&str> =
+        journaled.record.refs.iter().filter(|r| r.via_git).map(|r| r.target.as_str()).collect();
     if names.is_empty() {
         return;
     }
@@ -252,10 +227,7 @@ fn make_refs_durable(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) 
         barrier.add_file_system_of(repo.common_dir.join("reftable"));
         return;
     }
-    let dirs = RefDirs {
-        git_dir: repo.git_dir.clone(),
-        common_dir: repo.common_dir.clone(),
-    };
+    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
     for path in dirs.durable_paths(&names) {
         barrier.add(path);
     }
@@ -265,31 +237,19 @@ fn make_refs_durable(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) 
 fn after_commit_point(e: Error, journaled: &Journaled) -> Error {
     Error::new(
         Kind::Interrupted,
-        format!(
-            "batch {} is committed but could not finish: {}",
-            journaled.record.id, e.message
-        ),
+        format!("batch {} is committed but could not finish: {}", journaled.record.id, e.message),
     )
     .hint("run 'git atomic recover' to finish it")
 }
 
 /// Before the commit point: removes the staged files and the journal; nothing else changed.
 fn roll_back(repo: &Repo, journaled: &Journaled) {
-    let _ = recover::remove_batch_dir(
-        &journaled.staged.batch_dir,
-        &repo.state_dir(),
-        repo.settings.fsync,
-    );
+    let _ = recover::remove_batch_dir(&journaled.staged.batch_dir, &repo.state_dir(), repo.settings.fsync);
 }
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.
 fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
-    let record_refs: Vec<journal::JournalRef> = checked
-        .batch
-        .refs
-        .iter()
-        .map(journal::journal_ref)
-        .collect();
+    let record_refs: Vec<journal::JournalRef> = checked.batch.refs.iter().map(journal::journal_ref).collect();
     let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
     let mut lines = String::new();
     let mut names = Vec::new();
@@ -301,20 +261,9 @@ fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let dirs = RefDirs {
-        git_dir: repo.git_dir.clone(),
-        common_dir: repo.common_dir.clone(),
-    };
-    refs::prepare(
-        &repo.git,
-        &dirs,
-        "git atomic apply --dry-run",
-        &checked.batch.id,
-        &lines,
-        &names,
-        None,
-    )?
-    .abort()
+    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
+    refs::prepare(&repo.git, &dirs, "git atomic apply --dry-run", &checked.batch.id, &lines, &names, None)?
+        .abort()
 }
 
 fn show(value: &RefValue) -> Option<String> {
@@ -329,11 +278,7 @@ fn ref_lines(batch: &Batch) -> Vec<RefLine> {
     batch
         .refs
         .iter()
-        .map(|r| RefLine {
-            name: r.target.clone(),
-            old: show(&r.old),
-            new: show(&r.new),
-        })
+        .map(|r| RefLine { name: r.target.clone(), old: show(&r.old), new: show(&r.new) })
         .collect()
 }
 

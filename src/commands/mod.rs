@@ -33,11 +33,7 @@ pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result
             Action::Conflict(why) => {
                 return Err(Error::new(
                     Kind::Interrupted,
-                    format!(
-                        "interrupted batch {} cannot be finished: {}",
-                        recovered.id,
-                        why.join("; ")
-                    ),
+                    format!("interrupted batch {} cannot be finished: {}", recovered.id, why.join("; ")),
                 )
                 .hint("run 'git atomic status' for details"));
             }

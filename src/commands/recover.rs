@@ -25,10 +25,7 @@ struct RecoveredLine {
 
 /// Runs `recover` and returns the exit status: 0 when no interrupted batch is left.
 pub fn run(args: &RecoverArgs) -> i32 {
-    let mut result = RecoverResult {
-        recovered: Vec::new(),
-        error: None,
-    };
+    let mut result = RecoverResult { recovered: Vec::new(), error: None };
     let outcome = recover(args, &mut result);
     if let Err(e) = &outcome {
         result.error = Some(e.into());
@@ -65,21 +62,14 @@ fn recover(args: &RecoverArgs, out: &mut RecoverResult) -> Result<()> {
                 ("conflict", c)
             }
         };
-        out.recovered.push(RecoveredLine {
-            id: recovered.id,
-            action,
-            conflicts,
-        });
+        out.recovered.push(RecoveredLine { id: recovered.id, action, conflicts });
     }
     if stuck.is_empty() {
         return Ok(());
     }
     Err(Error::new(
         Kind::Interrupted,
-        format!(
-            "could not finish batch {}: someone else changed what it touches",
-            stuck.join(", ")
-        ),
+        format!("could not finish batch {}: someone else changed what it touches", stuck.join(", ")),
     )
     .hint("run 'git atomic status' to see what diverged"))
 }

@@ -41,11 +41,7 @@ pub fn run(args: &StatusArgs) -> i32 {
             } else {
                 print_hook_line(result.hook_installed);
                 for b in &result.batches {
-                    let phase = if b.committed {
-                        "committed"
-                    } else {
-                        "not committed"
-                    };
+                    let phase = if b.committed { "committed" } else { "not committed" };
                     println!(
                         "{} {} ({phase}): {} ref(s), {} file(s)",
                         b.state,
@@ -73,10 +69,7 @@ fn status() -> Result<StatusResult> {
     let live = lock::is_held(&state_dir)?;
     let mut batches = Vec::new();
     for dir in batch_dirs(&state_dir)? {
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let conflicts: Vec<String> = std::fs::read_to_string(dir.join(CONFLICT_FILE))
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
@@ -87,17 +80,9 @@ fn status() -> Result<StatusResult> {
         } else {
             "interrupted"
         };
-        let mut line = BatchLine {
-            id,
-            state,
-            committed: false,
-            message: None,
-            refs: vec![],
-            files: vec![],
-            conflicts,
-        };
-        if let Read::Intact { record, committed } = journal::read(&dir.join(journal::JOURNAL_FILE))?
-        {
+        let mut line =
+            BatchLine { id, state, committed: false, message: None, refs: vec![], files: vec![], conflicts };
+        if let Read::Intact { record, committed } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
             line.committed = committed;
             line.message = Some(record.message);
             line.refs = record.refs.iter().map(|r| r.target.clone()).collect();
@@ -110,13 +95,8 @@ fn status() -> Result<StatusResult> {
         }
         batches.push(line);
     }
-    let hook_installed = crate::hook::hooks_dir(&repo)
-        .ok()
-        .map(|dir| crate::hook::is_installed(&dir));
-    Ok(StatusResult {
-        batches,
-        hook_installed,
-    })
+    let hook_installed = crate::hook::hooks_dir(&repo).ok().map(|dir| crate::hook::is_installed(&dir));
+    Ok(StatusResult { batches, hook_installed })
 }
 
 fn print_hook_line(installed: Option<bool>) {

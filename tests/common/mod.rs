@@ -16,25 +16,16 @@ pub fn git_binary() -> String {
 
 /// `(major, minor)` of the git under test.
 pub fn git_version() -> (u32, u32) {
-    let out = Command::new(git_binary())
-        .arg("version")
-        .output()
-        .expect("git runs");
+    let out = Command::new(git_binary()).arg("version").output().expect("git runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let v = text.trim().trim_start_matches("git version ");
     let mut it = v.split(|c: char| !c.is_ascii_digit());
-    (
-        it.next().unwrap().parse().unwrap(),
-        it.next().unwrap().parse().unwrap(),
-    )
+    (it.next().unwrap().parse().unwrap(), it.next().unwrap().parse().unwrap())
 }
 
 /// The exec path of the git under test, handed to git-atomic as git would.
 fn exec_path() -> String {
-    let out = Command::new(git_binary())
-        .arg("--exec-path")
-        .output()
-        .expect("git runs");
+    let out = Command::new(git_binary()).arg("--exec-path").output().expect("git runs");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -74,10 +65,7 @@ impl Repo {
     pub fn init(args: &[&str]) -> Repo {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("repo");
-        let repo = Repo {
-            tmp,
-            dir: dir.clone(),
-        };
+        let repo = Repo { tmp, dir: dir.clone() };
         let mut init = vec!["init", "-q", "-b", "main"];
         init.extend_from_slice(args);
         init.push(dir.to_str().unwrap());
@@ -118,22 +106,14 @@ impl Repo {
         let mut cmd = Command::new(git_binary());
         seal(&mut cmd, &self.home());
         let out = cmd.current_dir(cwd).args(args).output().expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
     pub fn git_stdin(&self, args: &[&str], input: &[u8]) -> String {
         let mut cmd = self.git_cmd(args);
         let out = run_with_stdin(&mut cmd, input);
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -144,22 +124,15 @@ impl Repo {
 
     /// The ref's value, or None when it does not exist.
     pub fn ref_value(&self, name: &str) -> Option<String> {
-        let out = self
-            .git_cmd(&["rev-parse", "-q", "--verify", name])
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let out = self.git_cmd(&["rev-parse", "-q", "--verify", name]).output().unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// Makes a new commit on top of HEAD without touching the work tree; returns its id.
     pub fn commit_id(&self, message: &str) -> String {
         let tree = self.rev("HEAD^{tree}");
         let parent = self.rev("HEAD");
-        self.git(&["commit-tree", &tree, "-p", &parent, "-m", message])
-            .trim()
-            .to_string()
+        self.git(&["commit-tree", &tree, "-p", &parent, "-m", message]).trim().to_string()
     }
 
     /// Writes a work-tree file, creating directories.
@@ -179,9 +152,7 @@ impl Repo {
 
     /// `git hash-object` of a work-tree file.
     pub fn blob_of(&self, path: &str) -> String {
-        self.git(&["hash-object", "--no-filters", path])
-            .trim()
-            .to_string()
+        self.git(&["hash-object", "--no-filters", path]).trim().to_string()
     }
 
     /// A `git atomic` command in `cwd` (default: the repository).
@@ -223,17 +194,10 @@ pub fn snapshot_tree(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for path in entries {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
         if rel == ".git/atomic"
             || rel.ends_with("/.git/atomic")
             || (rel == "atomic" && root.join("HEAD").exists())
@@ -243,28 +207,20 @@ fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         let mode = meta.permissions().mode();
         if meta.file_type().is_symlink() {
-            map.insert(
-                rel,
-                format!("link -> {}", std::fs::read_link(&path).unwrap().display()),
-            );
+            map.insert(rel, format!("link -> {}", std::fs::read_link(&path).unwrap().display()));
         } else if meta.is_dir() {
             map.insert(rel.clone(), format!("dir {mode:o}"));
             walk(root, &path, map);
         } else {
             let content = std::fs::read(&path).unwrap();
-            map.insert(
-                rel,
-                format!("file {mode:o} {}", String::from_utf8_lossy(&content)),
-            );
+            map.insert(rel, format!("file {mode:o} {}", String::from_utf8_lossy(&content)));
         }
     }
 }
 
 pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("command starts");
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
@@ -297,8 +253,7 @@ impl From<Output> for Outcome {
 impl Outcome {
     /// The `--json` object printed on stdout.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
     }
 
     /// Asserts the exit code, showing everything on failure.

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Performance harness (issue 7): git-atomic against the hand-written alternative, side by side
+# in one run (A B A B …, fresh repository copies each time, `sync` before every timed command so
+# no run pays for another's dirty pages), printing medians and the median pairwise ratio.
+#
+#   bench/run.sh [quick|full]      quick: small cases only (about a minute); full: every case
+#
+# Cases and bars (this machine, 2 cores, ext4):
+#   1 ref + 1 file                  vs bash: printf > tmp; sync tmp; mv; sync dir; update-ref   <= 1.2
+#   100+100, 10,000+10,000 (1 KiB, 50 dirs)  vs examples/bench_baseline (fsync per file and dir) <= 1.2
+#   100,000 refs                    vs git update-ref --stdin alone                           <= 1.1
+#   scaling 1,000 -> 10,000 -> 100,000 entries (half refs, half files)   10x entries <= 11x time
+#   peak RSS of 100,000 refs + 10,000 files                                                   <= 100 MiB
+#   recovery of an interrupted 10,000 + 10,000 batch vs its apply                             <= 1.0
+#   atomic.fsync=false, 1+1 and 10,000+10,000 vs the same baselines without fsync             <= 1.1
+set -euo pipefail
+mode=${1:-full}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+cargo build --release --quiet --bin git-atomic --example bench_baseline
+atomic=$here/target/release/git-atomic
+baseline=$here/target/release/examples/bench_baseline
+work=$(mktemp -d "${TMPDIR:-/tmp}/git-atomic-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@x \
+    GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@x
+
+git init -q "$work/template"
+git -C "$work/template" commit -q --allow-empty -m init
+commit=$(git -C "$work/template" rev-parse HEAD)
+
+# gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
+gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
+
+fresh() { rm -rf "$work/run"; cp -a "$work/template" "$work/run"; sync; }
+
+# timed CMD…: runs CMD in a fresh copy of the template, prints wall milliseconds.
+timed() {
+    fresh
+    local t0 t1
+    t0=$(date +%s%N)
+    (cd "$work/run" && "$@" >/dev/null 2>&1) || { echo "failed: $*" >&2; exit 1; }
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000))
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# pair NAME RUNS BAR "A…" "B…": alternates A and B, prints medians and the median ratio A/B.
+pair() {
+    local name=$1 runs=$2 bar=$3 a=$4 b=$5 ta tb as=() bs=() rs=()
+    for ((i = 0; i < runs; i++)); do
+        ta=$(timed bash -c "$a")
+        tb=$(timed bash -c "$b")
+        as+=("$ta") bs+=("$tb") rs+=("$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.4f", x/y}')")
+    done
+    local ma mb mr
+    ma=$(printf '%s\n' "${as[@]}" | median)
+    mb=$(printf '%s\n' "${bs[@]}" | median)
+    mr=$(printf '%s\n' "${rs[@]}" | median)
+    awk -v n="$name" -v a="$ma" -v b="$mb" -v r="$mr" -v bar="$bar" \
+        'BEGIN {printf "%-34s %12.1f %12.1f %8.3f %6s  %s\n", n, a/1000, b/1000, r, bar, (r <= bar) ? "ok" : "OVER"}'
+}
+
+echo "git-atomic benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(git --version), mode $mode"
+printf '%-34s %12s %12s %8s %6s\n' "case" "A ms" "B ms" "A/B" "bar"
+
+small_script='printf "hello\n" > .f.txt.tmp && sync .f.txt.tmp && mv .f.txt.tmp f.txt && sync . && printf "update refs/heads/x '$commit'\n" | git update-ref --stdin'
+small_script_nosync='printf "hello\n" > .f.txt.tmp && mv .f.txt.tmp f.txt && printf "update refs/heads/x '$commit'\n" | git update-ref --stdin'
+printf 'refs:\n  - update: refs/heads/x\n    to: %s\nfiles:\n  - write: f.txt\n    content: "hello\\n"\n' "$commit" >"$work/small.yaml"
+pair "1 ref + 1 file" 21 1.2 "$atomic apply -q $work/small.yaml" "$small_script"
+# The config reaches the binary as git's own `git -c` would pass it, without git's extra exec.
+nofsync='env GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.fsync GIT_CONFIG_VALUE_0=false'
+pair "1 ref + 1 file, atomic.fsync=false" 21 1.1 "$nofsync $atomic apply -q $work/small.yaml" "$small_script_nosync"
+gen m100 100 100
+pair "100 refs + 100 files" 11 1.2 "$atomic apply -q $work/m100/batch.yaml" "$baseline run $work/m100/plan"
+[ "$mode" = full ] || exit 0
+
+gen m10k 10000 10000
+pair "10,000 refs + 10,000 files" 3 1.2 "$atomic apply -q $work/m10k/batch.yaml" "$baseline run $work/m10k/plan"
+pair "10,000 + 10,000, atomic.fsync=false" 3 1.1 \
+    "$nofsync $atomic apply -q $work/m10k/batch.yaml" "$baseline run $work/m10k/plan --no-fsync"
+gen r100k 100000 0
+pair "100,000 refs" 3 1.1 "$atomic apply -q $work/r100k/batch.yaml" \
+    "git update-ref --stdin < $work/r100k/plan.refs"
+
+echo
+echo "scaling (half refs, half files; A = git-atomic, B = baseline):"
+for n in 500 5000 50000; do
+    gen "s$n" "$n" "$n"
+    pair "$((2 * n)) entries" 3 1.2 "$atomic apply -q $work/s$n/batch.yaml" "$baseline run $work/s$n/plan"
+done
+
+echo
+gen mem 100000 10000
+fresh
+rss=$(cd "$work/run" && /usr/bin/time -f %M "$atomic" apply -q "$work/mem/batch.yaml" 2>&1 >/dev/null | tail -1)
+awk -v k="$rss" 'BEGIN {printf "peak RSS, 100,000 refs + 10,000 files: %.1f MiB (bar 100 MiB)\n", k/1024}'
+
+rec_a=() rec_r=()
+for ((i = 0; i < 3; i++)); do
+    rec_a+=("$(timed "$atomic" apply -q "$work/m10k/batch.yaml")")
+    fresh
+    (cd "$work/run" && GIT_TEST_ATOMIC_CRASH=committed "$atomic" apply -q "$work/m10k/batch.yaml" >/dev/null 2>&1) || true
+    sync
+    t0=$(date +%s%N)
+    (cd "$work/run" && "$atomic" recover >/dev/null)
+    t1=$(date +%s%N)
+    rec_r+=($(((t1 - t0) / 1000)))
+done
+ra=$(printf '%s\n' "${rec_a[@]}" | median)
+rr=$(printf '%s\n' "${rec_r[@]}" | median)
+awk -v r="$rr" -v a="$ra" \
+    'BEGIN {printf "recovery of an interrupted 10,000 + 10,000 batch: %.1f ms vs apply %.1f ms, ratio %.3f (bar 1.0)\n", r/1000, a/1000, r/a}'
