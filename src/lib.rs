@@ -17,6 +17,7 @@ pub mod json;
 pub mod lock;
 pub mod parse;
 pub mod paths;
+pub mod progress;
 pub mod recover;
 pub mod refs;
 pub mod refstore;

@@ -14,6 +14,7 @@ use crate::journal::{self, Journaled};
 use crate::json::{self, ApplyResult, FileLine, RefLine};
 use crate::lock;
 use crate::parse;
+use crate::progress::Progress;
 use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
 use crate::refs::{self, PreparedRefs, RefDirs};
 use crate::refstore::RefValue;
@@ -85,7 +86,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     crash::point("prepared");
     commit_point(&repo, &journaled, prepared)?;
     trace::stage("commit-refs");
-    finish(&repo, &journaled, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
+    finish(&repo, &journaled, &mut barrier, args.quiet).map_err(|e| after_commit_point(e, &journaled))?;
     trace::stage("finish");
     out.files = file_lines(&journaled.staged.checked);
     out.status = "applied";
@@ -184,7 +185,7 @@ fn commit_point(repo: &Repo, journaled: &Journaled, prepared: Option<PreparedRef
 }
 
 /// After the commit point: files into place, one barrier for refs and files, journal cleared.
-fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<()> {
+fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool) -> Result<()> {
     let dir = &journaled.staged.batch_dir;
     if !dir.join(journal::JOURNAL_FILE).exists() {
         return Ok(()); // finished by the roll-forward of a failed commit
@@ -192,13 +193,16 @@ fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<(
     let record = &journaled.record;
     if let Some(work_tree) = &record.work_tree {
         let mut mover = Mover::new(work_tree, dir, repo.gix.object_hash(), false);
+        let mut progress = Progress::new("Moving files", record.puts.len() + record.removes.len(), quiet);
         for put in &record.puts {
             expect_done(mover.put(put, barrier)?)?;
             crash::point("file-moved");
+            progress.tick();
         }
         for remove in &record.removes {
             expect_done(mover.remove(remove, barrier)?)?;
             crash::point("file-moved");
+            progress.tick();
         }
     }
     crash::point("files-moved");
