@@ -99,7 +99,10 @@ fn stat_key(path: &Path) -> Result<Option<StatKey>> {
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
         })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A parent that is a file (ENOTDIR) means nothing is there; `inspect` refuses it.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            Ok(None)
+        }
         Err(e) => Err(Error::fatal(format!("cannot inspect '{}': {e}", path.display()))),
     }
 }

@@ -131,13 +131,90 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
 /// YAML (JSON is read by the JSON parser when it looks like JSON, for exact JSON semantics).
 fn read_document(text: &str, origin: &str) -> Result<Value> {
     if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text)
+        return serde_json::from_str::<Strict>(text)
+            .map(|s| s.0)
             .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())));
     }
-    serde_yaml::from_str::<Value>(text).map_err(|e| {
+    serde_yaml::from_str::<Strict>(text).map(|s| s.0).map_err(|e| {
         let at = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
         Error::invalid(format!("{origin}:{at}{e}"))
     })
+}
+
+/// A document read into a [`Value`] that refuses a key doubled within one mapping: serde's own
+/// maps keep the last one silently, which would drop a whole `files:` section without a word.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML or JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|s: Strict| s.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
@@ -343,6 +420,18 @@ mod tests {
     fn yaml_errors_carry_line_and_column() {
         let err = parse(b"refs:\n  - update: [\n", "b.yaml").unwrap_err();
         assert!(err.to_string().starts_with("b.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn a_doubled_key_is_refused_not_silently_dropped() {
+        for text in [
+            "files:\n  - write: a\n    content: x\n    content: y\n",
+            "files:\n  - write: a\n    content: x\nfiles:\n  - write: b\n    content: y\n",
+            r#"{"files": [{"write": "a", "content": "x"}], "files": []}"#,
+        ] {
+            let err = parse(text.as_bytes(), "b").unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! resolves every revision to an object id, once, before anything changes. Nothing is written.
 //! Ref preconditions are checked here for a clear message, and again by git under its locks.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::git::Git;
 use crate::parse::{BatchFile, Content, FileEntry, FileExpect, Mode, RefEntry, RefExpect};
 use crate::paths;
@@ -98,11 +98,13 @@ pub fn validate(file: BatchFile, repo: &Repo, message_override: Option<String>) 
     let message =
         message_override.or(file.message.clone()).unwrap_or_else(|| format!("git atomic apply {id}"));
     let mut resolver = Resolver::new(repo);
-    let refs = validate_refs(&file.refs, repo, &mut resolver)?;
+    let mut refused = FirstRefusal::default();
+    let refs = validate_refs(&file.refs, repo, &mut resolver, &mut refused)?;
     if !file.files.is_empty() {
         repo.require_work_tree()?;
     }
     let files = validate_files(&file.files, repo, &mut resolver)?;
+    refused.into_result()?;
     Ok(Batch { id, message, refs, files })
 }
 
@@ -112,7 +114,35 @@ fn new_batch_id() -> String {
     format!("{:x}{:08x}-{:x}", now.as_secs(), now.subsec_nanos(), std::process::id())
 }
 
-fn validate_refs(entries: &[RefEntry], repo: &Repo, resolver: &mut Resolver) -> Result<Vec<RefChange>> {
+/// The first ref precondition that failed. It is reported only once the whole batch is known to
+/// be valid, so that an invalid batch exits 2 whatever state the repository is in, and a refusal
+/// (1) always means the same batch could apply once the repository changes.
+#[derive(Debug, Default)]
+struct FirstRefusal(Option<Error>);
+
+impl FirstRefusal {
+    /// Keeps a refusal for later (the first one wins) and passes every other error on.
+    fn keep(&mut self, result: Result<()>) -> Result<()> {
+        match result {
+            Err(e) if e.kind == Kind::Refused => {
+                self.0.get_or_insert(e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn into_result(self) -> Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+fn validate_refs(
+    entries: &[RefEntry],
+    repo: &Repo,
+    resolver: &mut Resolver,
+    refused: &mut FirstRefusal,
+) -> Result<Vec<RefChange>> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -127,14 +157,17 @@ fn validate_refs(entries: &[RefEntry], repo: &Repo, resolver: &mut Resolver) -> 
         RefEntry::Update { to, .. } | RefEntry::Create { to, .. } => Some(to.as_str()),
         _ => None,
     }))?;
+    let hash = repo.gix.object_hash();
     let mut changes = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let change = ref_change(i, entry, &store, resolver)
-            .map_err(|e| e.at(format!("refs[{i}] {}", entry.name())))?;
+        let label = || format!("refs[{i}] {}", entry.name());
+        let change = ref_change(i, entry, &store, resolver).map_err(|e| e.at(label()))?;
+        refused
+            .keep(check_from(precondition(entry).as_ref(), &change.old, hash).map_err(|e| e.at(label())))?;
         changes.push(change);
     }
     check_ref_uniqueness(&changes)?;
-    check_ref_collisions(&changes, &store)?;
+    refused.keep(check_ref_collisions(&changes, &store))?;
     Ok(changes)
 }
 
@@ -181,13 +214,11 @@ fn ref_change(entry: usize, raw: &RefEntry, store: &RefStore, resolver: &Resolve
         via_git: true,
     };
     match raw {
-        RefEntry::Update { to, from, .. } => {
-            check_from(from.as_ref(), &old)?;
+        RefEntry::Update { to, .. } => {
             change.new = RefValue::Id(resolver.commit_for(&change.target, to)?);
         }
         RefEntry::Create { to, .. } => {
             change.verb = RefVerb::Create;
-            check_from(Some(&RefExpect::Absent), &old)?;
             change.new = RefValue::Id(resolver.commit_for(&change.target, to)?);
         }
         RefEntry::Delete { from, .. } => {
@@ -195,13 +226,11 @@ fn ref_change(entry: usize, raw: &RefEntry, store: &RefStore, resolver: &Resolve
             if from == &Some(RefExpect::Absent) {
                 return Err(Error::invalid("'delete' with 'from: absent' can never apply"));
             }
-            check_from(from.as_ref(), &old)?;
             change.new = RefValue::Absent;
             change.via_git = old != RefValue::Absent;
         }
         RefEntry::Verify { is, .. } => {
             change.verb = RefVerb::Verify;
-            check_from(Some(is), &old)?;
             change.via_git = !(is == &RefExpect::Absent && store.collision(&change.target)?.is_some());
         }
         RefEntry::Symref { to, .. } => {
@@ -213,16 +242,30 @@ fn ref_change(entry: usize, raw: &RefEntry, store: &RefStore, resolver: &Resolve
     Ok(change)
 }
 
+/// The precondition an entry puts on the current value of its ref (`create` means `absent`).
+fn precondition(raw: &RefEntry) -> Option<RefExpect> {
+    match raw {
+        RefEntry::Update { from, .. } | RefEntry::Delete { from, .. } => from.clone(),
+        RefEntry::Create { .. } => Some(RefExpect::Absent),
+        RefEntry::Verify { is, .. } => Some(is.clone()),
+        RefEntry::Symref { .. } => None,
+    }
+}
+
 /// Compares a `from:`/`is:` precondition with the value read now (git checks again under its lock).
-fn check_from(expect: Option<&RefExpect>, old: &RefValue) -> Result<()> {
+/// The id must have the repository's hash length: a SHA-1 id in a SHA-256 repository is a typo.
+fn check_from(expect: Option<&RefExpect>, old: &RefValue, hash: gix::hash::Kind) -> Result<()> {
     let Some(expect) = expect else { return Ok(()) };
     let holds = match expect {
         RefExpect::Absent => old == &RefValue::Absent,
         RefExpect::Id(hex) => {
-            let id = ObjectId::from_hex(hex.as_bytes()).map_err(|_| {
-                Error::invalid(format!("'{hex}' is not a full object id"))
-                    .hint("preconditions take the full hex id, or 'absent'")
-            })?;
+            let id = ObjectId::from_hex(hex.as_bytes())
+                .ok()
+                .filter(|_| hex.len() == hash.len_in_hex())
+                .ok_or_else(|| {
+                    Error::invalid(format!("'{hex}' is not a full object id"))
+                        .hint("preconditions take the full hex id, or 'absent'")
+                })?;
             old.id() == Some(id)
         }
     };
@@ -245,7 +288,7 @@ fn check_from(expect: Option<&RefExpect>, old: &RefValue) -> Result<()> {
 fn check_ref_uniqueness(changes: &[RefChange]) -> Result<()> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for c in changes {
-        for key in [c.name.as_str(), c.target.as_str()] {
+        for key in claimed_names(c) {
             if let Some(first) = seen.get(key).filter(|&&first| first != c.entry) {
                 return Err(Error::invalid(format!(
                     "refs[{}] and refs[{}] both change '{key}'",
@@ -257,6 +300,20 @@ fn check_ref_uniqueness(changes: &[RefChange]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The names an entry changes for the uniqueness rule. A `symref` entry on `HEAD` also claims the
+/// branch HEAD points at now: git refuses a transaction that repoints HEAD and touches that branch
+/// ("multiple updates for 'HEAD' (including one via its referent …)"), and only at prepare.
+fn claimed_names(c: &RefChange) -> Vec<&str> {
+    let mut names = vec![c.name.as_str(), c.target.as_str()];
+    if c.verb == RefVerb::Symref
+        && c.name == "HEAD"
+        && let RefValue::Symbolic(current) = &c.old
+    {
+        names.push(current);
+    }
+    names
 }
 
 /// File/directory collisions: within the batch they are invalid, against existing refs refused.

@@ -179,6 +179,59 @@ impl Repo {
         Outcome::from(run_with_stdin(&mut cmd, b""))
     }
 
+    /// Runs `git atomic ARGS` in `cwd` with `batch` on stdin.
+    pub fn apply_in(&self, cwd: &Path, args: &[&str], batch: &str) -> Outcome {
+        let mut cmd = self.atomic_cmd(args);
+        cmd.current_dir(cwd);
+        Outcome::from(run_with_stdin(&mut cmd, batch.as_bytes()))
+    }
+
+    /// Applies `batch` (`--json`), asserts the exit code and that the repository is
+    /// byte-identical afterwards (`.git/atomic` aside); returns the outcome.
+    pub fn apply_unchanged(&self, batch: &str, code: i32) -> Outcome {
+        self.apply_args_unchanged(&["apply", "--json", "-"], batch, code)
+    }
+
+    /// Like [`Repo::apply_unchanged`] with explicit arguments.
+    pub fn apply_args_unchanged(&self, args: &[&str], batch: &str, code: i32) -> Outcome {
+        let before = self.snapshot();
+        let out = self.apply_args(args, batch);
+        out.expect(code);
+        assert_snapshots_equal(&before, &self.snapshot(), &format!("{out:#?}"));
+        assert_eq!(self.pending_batches(), Vec::<String>::new(), "no batch left behind: {out:#?}");
+        out
+    }
+
+    /// The batch directories under the state dir (`.git/atomic/batches`): none once a command is done.
+    pub fn pending_batches(&self) -> Vec<String> {
+        let common = if self.dir.join(".git").exists() { self.dir.join(".git") } else { self.dir.clone() };
+        match std::fs::read_dir(common.join("atomic").join("batches")) {
+            Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The reflog messages of a ref, newest first.
+    pub fn reflog(&self, name: &str) -> Vec<String> {
+        self.git(&["reflog", "show", "--format=%gs", name]).lines().map(str::to_string).collect()
+    }
+
+    /// The full path of a work-tree path.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Whether a work-tree file has an executable bit.
+    pub fn is_executable(&self, rel: &str) -> bool {
+        let meta = std::fs::symlink_metadata(self.path(rel)).unwrap();
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+
+    /// `git hash-object -w` of some bytes: the id of a blob now in the repository.
+    pub fn write_blob(&self, bytes: &[u8]) -> String {
+        self.git_stdin(&["hash-object", "-w", "--stdin"], bytes).trim().to_string()
+    }
+
     /// Every file, directory and symlink under the repository (`.git` included, `.git/atomic`
     /// excluded), with type, mode and content: two equal snapshots mean byte-identical trees.
     pub fn snapshot(&self) -> BTreeMap<String, String> {
@@ -216,6 +269,41 @@ fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
             map.insert(rel, format!("file {mode:o} {}", String::from_utf8_lossy(&content)));
         }
     }
+}
+
+/// Asserts two snapshots are equal, listing only the paths that differ.
+pub fn assert_snapshots_equal(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    context: &str,
+) {
+    if before == after {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (path, was) in before {
+        match after.get(path) {
+            None => diff.push(format!("- {path}: {was}")),
+            Some(now) if now != was => diff.push(format!("~ {path}: {was} => {now}")),
+            _ => {}
+        }
+    }
+    for (path, now) in after {
+        if !before.contains_key(path) {
+            diff.push(format!("+ {path}: {now}"));
+        }
+    }
+    panic!("the repository changed:\n{}\n{context}", diff.join("\n"));
+}
+
+/// The directory holding the built `git-atomic`, to put on `PATH` for `git atomic`.
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_git-atomic")).parent().unwrap().to_path_buf()
+}
+
+/// Whether the git under test is at least `version`.
+pub fn git_at_least(version: (u32, u32)) -> bool {
+    git_version() >= version
 }
 
 pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
