@@ -99,12 +99,17 @@ impl PreparedRefs {
 
 /// Turns git's complaint into our refusal (exit 1) or, when git itself broke, a fatal error.
 fn refusal(stderr: &str) -> Error {
-    let text: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let message = text
-        .iter()
-        .map(|l| l.trim_start_matches("fatal: ").trim_start_matches("error: "))
-        .collect::<Vec<_>>()
-        .join("; ");
+    // git's own `error:`/`fatal:` lines say what failed; the advice paragraphs after them are
+    // for git's interactive users and would only bury the reason.
+    let reasons: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fatal: ").or_else(|| l.strip_prefix("error: ")))
+        .map(|l| l.trim_start_matches("prepare: ").trim_end_matches('.'))
+        .collect();
+    let message = match reasons.is_empty() {
+        true => stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string(),
+        false => reasons.join("; "),
+    };
     let refused = [
         "cannot lock ref",
         "already exists",
@@ -116,8 +121,11 @@ fn refusal(stderr: &str) -> Error {
     .iter()
     .any(|needle| stderr.contains(needle));
     if refused {
-        Error::refused(format!("git refused the ref changes: {message}"))
-            .hint("a ref changed under us or is locked by another git command; nothing was changed")
+        let hint = match stderr.contains("File exists") {
+            true => "another git command holds the lock, or one crashed and left it; nothing was changed",
+            false => "a ref changed under us; nothing was changed",
+        };
+        Error::refused(format!("git refused the ref changes: {message}")).hint(hint)
     } else {
         Error::fatal(format!("git update-ref failed: {message}"))
     }

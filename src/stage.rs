@@ -76,6 +76,20 @@ pub fn stage(
     Ok(Staged { checked, batch_dir, puts })
 }
 
+/// Fills in the new blob ids of a batch that will not be staged (`--dry-run`), reading each
+/// content exactly as staging would, so that a dry run reports what an apply would write.
+pub fn preview(checked: &mut Checked, repo: &gix::Repository) -> Result<()> {
+    for i in 0..checked.puts.len() {
+        let put = &checked.puts[i];
+        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
+        let blob = paths::blob_id(repo.object_hash(), &bytes)?;
+        if let Some(line) = put.report {
+            checked.files_report[line].new = Some(blob);
+        }
+    }
+    Ok(())
+}
+
 /// The bytes a put writes (a symlink's target, for mode 120000).
 fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Vec<u8>> {
     let bytes = match &put.source {

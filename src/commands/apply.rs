@@ -71,9 +71,10 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
-    let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    let mut checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     trace::stage("check");
     if args.dry_run {
+        stage::preview(&mut checked, &repo.gix)?;
         dry_run_refs(&repo, &checked)?;
         out.files = file_lines(&checked);
         out.status = "would-apply";
@@ -151,7 +152,26 @@ fn prepare_refs(repo: &Repo, journaled: &Journaled) -> Result<Option<PreparedRef
     let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
     let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
     let record = &journaled.record;
-    refs::prepare(&repo.git, &dirs, &record.message, &record.id, &lines, &names, Some(&pid_file)).map(Some)
+    refs::prepare(&repo.git, &dirs, &record.message, &record.id, &lines, &names, Some(&pid_file))
+        .map(Some)
+        .map_err(|e| name_the_entry(e, &record.refs))
+}
+
+/// Points a refusal from git (`cannot lock ref 'refs/heads/x': …`) at the batch entry it is about.
+fn name_the_entry(e: Error, refs: &[journal::JournalRef]) -> Error {
+    if e.entry.is_some() {
+        return e;
+    }
+    let hit = refs.iter().find(|r| {
+        e.message.contains(&format!("'{}'", r.target)) || e.message.contains(&format!("'{}'", r.name))
+    });
+    match hit {
+        Some(r) => {
+            let entry = format!("refs[{}] {}", r.entry, r.name);
+            e.at(entry)
+        }
+        None => e,
+    }
 }
 
 /// Rechecks the work tree, writes the commit record, and commits the refs.
@@ -266,7 +286,8 @@ fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
         return Ok(());
     }
     let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
-    refs::prepare(&repo.git, &dirs, "git atomic apply --dry-run", &checked.batch.id, &lines, &names, None)?
+    refs::prepare(&repo.git, &dirs, "git atomic apply --dry-run", &checked.batch.id, &lines, &names, None)
+        .map_err(|e| name_the_entry(e, &record_refs))?
         .abort()
 }
 
