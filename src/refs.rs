@@ -140,9 +140,7 @@ pub struct RefDirs {
 impl RefDirs {
     /// The directory a loose ref named `name` is stored under.
     pub fn base_for(&self, name: &str) -> &Path {
-        let per_worktree = !name.starts_with("refs/")
-            || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"].iter().any(|p| name.starts_with(p));
-        if per_worktree { &self.git_dir } else { &self.common_dir }
+        if crate::refstore::is_per_worktree(name) { &self.git_dir } else { &self.common_dir }
     }
 
     /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,

@@ -28,40 +28,47 @@ impl RefValue {
 /// How many symbolic refs we follow before calling it a loop, as git does.
 const MAX_SYMREF_DEPTH: usize = 5;
 
+/// Above this many refs named by a batch, listing every ref once beats looking each one up.
+const LIST_ABOVE: usize = 256;
+
 /// A read-only view of the repository's refs.
-pub enum RefStore<'r> {
-    Gix(&'r gix::Repository),
-    /// All refs of a reftable repository, listed once through `git for-each-ref`.
-    Listed(BTreeMap<String, RefValue>),
+pub struct RefStore<'r> {
+    repo: &'r gix::Repository,
+    reftable: bool,
+    /// Every shared ref, listed once: always for reftable (through git), and through gix when a
+    /// batch names many refs. Per-worktree refs of the files backend are always looked up.
+    listed: Option<BTreeMap<String, RefValue>>,
+}
+
+/// Refs that live in each worktree's own git dir rather than the common dir.
+pub fn is_per_worktree(name: &str) -> bool {
+    !name.starts_with("refs/")
+        || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"].iter().any(|p| name.starts_with(p))
 }
 
 impl<'r> RefStore<'r> {
-    /// The right reader for the repository's ref backend.
+    /// The right reader for the repository's ref backend, for a batch that names few refs.
     pub fn new(repo: &'r gix::Repository, git: &Git, reftable: bool) -> Result<Self> {
-        if reftable { list_with_git(git).map(RefStore::Listed) } else { Ok(RefStore::Gix(repo)) }
+        Self::for_batch(repo, git, reftable, 0)
+    }
+
+    /// A reader for a batch that names `refs` refs.
+    pub fn for_batch(repo: &'r gix::Repository, git: &Git, reftable: bool, refs: usize) -> Result<Self> {
+        let listed = match (reftable, refs > LIST_ABOVE) {
+            (true, _) => Some(list_with_git(git)?),
+            (false, true) => Some(list_with_gix(repo)?),
+            (false, false) => None,
+        };
+        Ok(RefStore { repo, reftable, listed })
     }
 
     /// The value of exactly `name` (no DWIM, no following of symbolic refs).
     pub fn read(&self, name: &str) -> Result<RefValue> {
-        match self {
-            RefStore::Listed(map) => Ok(map.get(name).cloned().unwrap_or(RefValue::Absent)),
-            RefStore::Gix(repo) => {
-                let found = repo
-                    .try_find_reference(name)
-                    .map_err(|e| Error::fatal(format!("cannot read ref '{name}': {e}")))?;
-                let Some(r) = found else {
-                    return Ok(RefValue::Absent);
-                };
-                if r.name().as_bstr() != name {
-                    return Ok(RefValue::Absent);
-                }
-                Ok(match r.target() {
-                    gix::refs::TargetRef::Object(id) => RefValue::Id(id.to_owned()),
-                    gix::refs::TargetRef::Symbolic(target) => {
-                        RefValue::Symbolic(target.as_bstr().to_string())
-                    }
-                })
+        match &self.listed {
+            Some(map) if self.reftable || !is_per_worktree(name) => {
+                Ok(map.get(name).cloned().unwrap_or(RefValue::Absent))
             }
+            _ => read_with_gix(self.repo, name),
         }
     }
 
@@ -88,22 +95,43 @@ impl<'r> RefStore<'r> {
             prefix.push('/');
         }
         let below = format!("{name}/");
-        match self {
-            RefStore::Listed(map) => Ok(map
-                .range(below.clone()..)
-                .next()
-                .map(|(k, _)| k.clone())
-                .filter(|k| k.starts_with(&below))),
-            RefStore::Gix(repo) => {
-                let platform =
-                    repo.references().map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
-                let mut iter = platform
-                    .prefixed(below.as_str())
-                    .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?;
-                Ok(iter.next().and_then(|r| r.ok()).map(|r| r.name().as_bstr().to_string()))
-            }
+        if let Some(map) = &self.listed {
+            let first = map.range(below.clone()..).next().map(|(k, _)| k.clone());
+            return Ok(first.filter(|k| k.starts_with(&below)));
         }
+        let platform = self.repo.references().map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
+        let mut iter = platform
+            .prefixed(below.as_str())
+            .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?;
+        Ok(iter.next().and_then(|r| r.ok()).map(|r| r.name().as_bstr().to_string()))
     }
+}
+
+/// One ref through gix's lookup, which tries more than the exact name: keep only an exact hit.
+fn read_with_gix(repo: &gix::Repository, name: &str) -> Result<RefValue> {
+    let found =
+        repo.try_find_reference(name).map_err(|e| Error::fatal(format!("cannot read ref '{name}': {e}")))?;
+    let Some(r) = found.filter(|r| r.name().as_bstr() == name) else { return Ok(RefValue::Absent) };
+    Ok(value_of(r.target()))
+}
+
+fn value_of(target: gix::refs::TargetRef<'_>) -> RefValue {
+    match target {
+        gix::refs::TargetRef::Object(id) => RefValue::Id(id.to_owned()),
+        gix::refs::TargetRef::Symbolic(target) => RefValue::Symbolic(target.as_bstr().to_string()),
+    }
+}
+
+/// Lists every ref once through gix (loose and packed, merged as git merges them).
+fn list_with_gix(repo: &gix::Repository) -> Result<BTreeMap<String, RefValue>> {
+    let failed = |e: &dyn std::fmt::Display| Error::fatal(format!("cannot list refs: {e}"));
+    let platform = repo.references().map_err(|e| failed(&e))?;
+    let mut map = BTreeMap::new();
+    for r in platform.all().map_err(|e| failed(&e))? {
+        let r = r.map_err(|e| failed(&e))?;
+        map.insert(r.name().as_bstr().to_string(), value_of(r.target()));
+    }
+    Ok(map)
 }
 
 /// Lists every ref with git, for backends gix cannot read.

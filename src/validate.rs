@@ -146,7 +146,7 @@ fn validate_refs(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let store = RefStore::new(&repo.gix, &repo.git, repo.settings.reftable)?;
+    let store = RefStore::for_batch(&repo.gix, &repo.git, repo.settings.reftable, entries.len())?;
     for (i, entry) in entries.iter().enumerate() {
         check_ref_name(entry.name()).map_err(|e| e.at(format!("refs[{i}]")))?;
     }
@@ -318,7 +318,9 @@ fn claimed_names(c: &RefChange) -> Vec<&str> {
 
 /// File/directory collisions: within the batch they are invalid, against existing refs refused.
 fn check_ref_collisions(changes: &[RefChange], store: &RefStore) -> Result<()> {
-    let names: BTreeMap<&str, usize> = changes.iter().map(|c| (c.target.as_str(), c.entry)).collect();
+    // Only refs that exist after the batch can collide: a deleted ref or an absent-verify cannot.
+    let names: BTreeMap<&str, usize> =
+        changes.iter().filter(|c| c.new != RefValue::Absent).map(|c| (c.target.as_str(), c.entry)).collect();
     for (name, entry) in &names {
         let below = format!("{name}/");
         if let Some((other, other_entry)) =

@@ -446,3 +446,26 @@ fn update_of_head_on_an_unborn_branch_creates_the_branch() {
     assert_eq!(repo.ref_value("refs/heads/fresh"), Some(head));
     assert_eq!(repo.git(&["symbolic-ref", "HEAD"]).trim(), "refs/heads/fresh");
 }
+
+/// Above 256 refs the refs are listed once instead of looked up one by one: the same rules hold.
+#[test]
+fn a_batch_of_many_refs_reads_refs_the_same_way_as_a_small_one() {
+    let repo = Repo::new();
+    let head = repo.rev("HEAD");
+    repo.git(&["pack-refs", "--all"]);
+    repo.git(&["update-ref", "refs/heads/loose", &head]);
+    let mut batch = String::from("refs:\n");
+    for i in 0..300 {
+        batch.push_str(&format!("  - create: refs/heads/many/r{i}\n    to: {head}\n"));
+    }
+    let colliding = format!("{batch}  - create: refs/heads/main/x\n    to: {head}\n");
+    let before = repo.snapshot();
+    repo.apply(&colliding).expect(1);
+    assert_eq!(repo.snapshot(), before, "a refused large batch must change nothing");
+    let extra = format!(
+        "  - verify: refs/heads/main/sub\n    is: absent\n  - verify: refs/heads/main\n    is: {head}\n  - delete: refs/heads/loose\n    from: {head}\n"
+    );
+    repo.apply(&format!("{batch}{extra}")).expect(0);
+    assert_eq!(repo.ref_value("refs/heads/many/r299").as_deref(), Some(head.as_str()));
+    assert_eq!(repo.ref_value("refs/heads/loose"), None);
+}
