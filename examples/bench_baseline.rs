@@ -16,21 +16,23 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn main() {
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("gen") => generate(&args[1..]),
-        Some("run") => run(Path::new(&args[1]), args.iter().any(|a| a == "--no-fsync")),
-        _ => {
-            eprintln!("usage: bench_baseline gen|run …");
-            std::process::exit(2);
+        Some("run") => {
+            let plan = args.get(1).context("usage: bench_baseline run PLAN [--no-fsync]")?;
+            run(Path::new(plan), args.iter().any(|a| a == "--no-fsync"))
         }
+        _ => bail!("usage: bench_baseline gen|run …"),
     }
 }
 
-fn flag(args: &[String], name: &str) -> String {
-    let i = args.iter().position(|a| a == name).unwrap_or_else(|| panic!("missing {name}"));
-    args[i + 1].clone()
+fn flag(args: &[String], name: &str) -> Result<String> {
+    let i = args.iter().position(|a| a == name).with_context(|| format!("missing {name}"))?;
+    args.get(i + 1).cloned().with_context(|| format!("{name} needs a value"))
 }
 
 /// One content line of 1 KiB (1023 bytes and a newline) per file, different per file.
@@ -42,71 +44,79 @@ fn content(i: usize) -> String {
     line
 }
 
-fn generate(args: &[String]) {
-    let refs: usize = flag(args, "--refs").parse().unwrap();
-    let files: usize = flag(args, "--files").parse().unwrap();
-    let dirs: usize = flag(args, "--dirs").parse().unwrap();
-    let commit = flag(args, "--commit");
-    let out = PathBuf::from(flag(args, "--out"));
-    fs::create_dir_all(&out).unwrap();
-    let mut yaml = std::io::BufWriter::new(File::create(out.join("batch.yaml")).unwrap());
-    let mut plan = std::io::BufWriter::new(File::create(out.join("plan")).unwrap());
-    let mut ref_plan = std::io::BufWriter::new(File::create(out.join("plan.refs")).unwrap());
-    writeln!(yaml, "message: bench").unwrap();
+fn generate(args: &[String]) -> Result<()> {
+    let refs: usize = flag(args, "--refs")?.parse()?;
+    let files: usize = flag(args, "--files")?.parse()?;
+    let dirs: usize = flag(args, "--dirs")?.parse::<usize>()?.max(1);
+    let commit = flag(args, "--commit")?;
+    let out = PathBuf::from(flag(args, "--out")?);
+    fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let create = |name: &str| -> Result<std::io::BufWriter<File>> {
+        Ok(std::io::BufWriter::new(
+            File::create(out.join(name)).with_context(|| format!("cannot create {name}"))?,
+        ))
+    };
+    let (mut yaml, mut plan, mut ref_plan) = (create("batch.yaml")?, create("plan")?, create("plan.refs")?);
+    writeln!(yaml, "message: bench")?;
     if refs > 0 {
-        writeln!(yaml, "refs:").unwrap();
+        writeln!(yaml, "refs:")?;
     }
     for i in 0..refs {
-        let name = format!("refs/heads/d{}/r{i}", i % dirs.max(1));
-        writeln!(yaml, "  - update: {name}\n    to: {commit}").unwrap();
-        writeln!(plan, "R update {name} {commit}").unwrap();
-        writeln!(ref_plan, "update {name} {commit}").unwrap();
+        let name = format!("refs/heads/d{}/r{i}", i % dirs);
+        writeln!(yaml, "  - update: {name}\n    to: {commit}")?;
+        writeln!(plan, "R update {name} {commit}")?;
+        writeln!(ref_plan, "update {name} {commit}")?;
     }
     if files > 0 {
-        writeln!(yaml, "files:").unwrap();
+        writeln!(yaml, "files:")?;
     }
     for i in 0..files {
-        let path = format!("d{}/f{i}.txt", i % dirs.max(1));
+        let path = format!("d{}/f{i}.txt", i % dirs);
         let text = content(i);
-        writeln!(yaml, "  - write: {path}\n    content: \"{text}\\n\"").unwrap();
-        writeln!(plan, "F {path}\n{text}").unwrap();
+        writeln!(yaml, "  - write: {path}\n    content: \"{text}\\n\"")?;
+        writeln!(plan, "F {path}\n{text}")?;
     }
+    Ok(())
 }
 
-fn run(plan: &Path, no_fsync: bool) {
-    let input = BufReader::new(File::open(plan).unwrap());
+fn run(plan: &Path, no_fsync: bool) -> Result<()> {
+    let input = BufReader::new(File::open(plan).with_context(|| format!("cannot open {}", plan.display()))?);
     let mut lines = input.lines();
     let mut ref_lines = String::new();
     let mut dirs = BTreeSet::new();
-    while let Some(Ok(line)) = lines.next() {
+    while let Some(line) = lines.next() {
+        let line = line?;
         if let Some(rest) = line.strip_prefix("R ") {
             ref_lines.push_str(rest);
             ref_lines.push('\n');
         } else if let Some(path) = line.strip_prefix("F ") {
-            let text = lines.next().unwrap().unwrap();
+            let text = lines.next().context("a file line without content")??;
             let target = PathBuf::from(path);
             let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
-            fs::create_dir_all(&dir).unwrap();
-            let temp = dir.join(format!(".{}.tmp", target.file_name().unwrap().to_string_lossy()));
-            let mut f = File::create(&temp).unwrap();
-            f.write_all(text.as_bytes()).unwrap();
-            f.write_all(b"\n").unwrap();
+            fs::create_dir_all(&dir)?;
+            let name = target.file_name().context("a file path without a name")?.to_string_lossy();
+            let temp = dir.join(format!(".{name}.tmp"));
+            let mut f = File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
             if !no_fsync {
-                f.sync_all().unwrap();
+                f.sync_all()?;
             }
-            fs::rename(&temp, &target).unwrap();
+            fs::rename(&temp, &target)?;
             dirs.insert(dir);
         }
     }
     if !no_fsync {
         for dir in &dirs {
-            File::open(dir).unwrap().sync_all().unwrap();
+            File::open(dir)?.sync_all()?;
         }
     }
     if !ref_lines.is_empty() {
-        let mut git =
-            Command::new("git").args(["update-ref", "--stdin"]).stdin(Stdio::piped()).spawn().unwrap();
-        git.stdin.take().unwrap().write_all(ref_lines.as_bytes()).unwrap();
-        assert!(git.wait().unwrap().success(), "git update-ref failed");
+        let mut git = Command::new("git").args(["update-ref", "--stdin"]).stdin(Stdio::piped()).spawn()?;
+        git.stdin.take().context("no stdin")?.write_all(ref_lines.as_bytes())?;
+        if !git.wait()?.success() {
+            bail!("git update-ref failed");
+        }
     }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub mod repo;
 pub mod stage;
 pub mod trace;
 pub mod validate;
+pub mod yaml;
 
 use clap::Parser;
 

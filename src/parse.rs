@@ -115,8 +115,8 @@ impl FileEntry {
 pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::invalid(format!("{origin}: batch is not UTF-8: {e}")))?;
-    let value = read_document(text, origin)?;
-    let top = match value {
+    let (value, streamed) = read_document(text, origin)?;
+    let mut top = match value {
         Value::Object(map) => map,
         Value::Null => return Err(Error::invalid(format!("{origin}: the batch is empty"))),
         _ => {
@@ -125,20 +125,73 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
             )));
         }
     };
-    batch_from_map(top)
+    // Streamed lists left an array of placeholders behind; their entries are in `streamed`.
+    let streamed_refs = top.get("refs").is_some_and(Value::is_array) && streamed.used;
+    let streamed_files = top.get("files").is_some_and(Value::is_array) && streamed.used;
+    if streamed_refs {
+        top.remove("refs");
+    }
+    if streamed_files {
+        top.remove("files");
+    }
+    let mut batch = batch_from_map(top)?;
+    if streamed_refs {
+        batch.refs = streamed.refs;
+    }
+    if streamed_files {
+        batch.files = streamed.files;
+    }
+    if batch.refs.is_empty() && batch.files.is_empty() {
+        return Err(Error::invalid("the batch has no entries"));
+    }
+    Ok(batch)
+}
+
+/// Entries converted one by one while the YAML streams past (see `yaml`).
+#[derive(Default)]
+struct Streamed {
+    used: bool,
+    refs: Vec<RefEntry>,
+    files: Vec<FileEntry>,
+    error: Option<Error>,
+}
+
+impl crate::yaml::Sink for Streamed {
+    fn streams(&self, key: &str) -> bool {
+        key == "refs" || key == "files"
+    }
+
+    fn item(&mut self, key: &str, index: usize, value: Value) -> std::result::Result<(), String> {
+        let converted = match key {
+            "refs" => ref_entry(value).map(|e| self.refs.push(e)),
+            _ => file_entry(value).map(|e| self.files.push(e)),
+        };
+        converted.map_err(|e| {
+            let message = e.to_string();
+            self.error = Some(e.at(format!("{key}[{index}]")));
+            message
+        })
+    }
 }
 
 /// YAML (JSON is read by the JSON parser when it looks like JSON, for exact JSON semantics).
-fn read_document(text: &str, origin: &str) -> Result<Value> {
+fn read_document(text: &str, origin: &str) -> Result<(Value, Streamed)> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str::<Strict>(text)
-            .map(|s| s.0)
+            .map(|s| (s.0, Streamed::default()))
             .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())));
     }
-    serde_yaml::from_str::<Strict>(text).map(|s| s.0).map_err(|e| {
-        let at = e.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-        Error::invalid(format!("{origin}:{at}{e}"))
-    })
+    let mut streamed = Streamed { used: true, ..Streamed::default() };
+    match crate::yaml::read(text, &mut streamed) {
+        Ok(value) => Ok((value, streamed)),
+        Err(crate::yaml::ReadError::Syntax((line, column), message)) => {
+            Err(Error::invalid(format!("{origin}:{line}:{column}: {message}")))
+        }
+        Err(crate::yaml::ReadError::Content((line, column), message)) => Err(streamed
+            .error
+            .take()
+            .unwrap_or_else(|| Error::invalid(format!("{origin}:{line}:{column}: {message}")))),
+    }
 }
 
 /// A document read into a [`Value`] that refuses a key doubled within one mapping: serde's own
@@ -241,9 +294,6 @@ fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
     if let Some(key) = top.keys().next() {
         return Err(Error::invalid(format!("unknown key '{key}' at the top of the batch"))
             .hint("the batch takes 'version', 'message', 'refs' and 'files'"));
-    }
-    if batch.refs.is_empty() && batch.files.is_empty() {
-        return Err(Error::invalid("the batch has no entries"));
     }
     Ok(batch)
 }
