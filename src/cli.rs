@@ -78,6 +78,10 @@ pub struct RecoverArgs {
     /// Seconds to wait for a running batch to finish.
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
+    /// Give up on batch ID (after exit 3): keep refs and files as they are, move its journal and
+    /// staged contents to .git/atomic/abandoned/ID.
+    #[arg(long, value_name = "ID")]
+    pub abandon: Option<String>,
 }
 
 /// Options of `git atomic status`.

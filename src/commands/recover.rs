@@ -2,12 +2,13 @@
 
 use crate::cli::RecoverArgs;
 use crate::commands::wait_duration;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, IoContext, Kind, Result};
 use crate::json;
 use crate::lock;
 use crate::recover::{Action, recover_all};
 use crate::repo::Repo;
 use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Serialize)]
 struct RecoverResult {
@@ -18,7 +19,7 @@ struct RecoverResult {
 #[derive(Serialize)]
 struct RecoveredLine {
     id: String,
-    /// `rolled-back`, `rolled-forward` or `conflict`.
+    /// `rolled-back`, `rolled-forward`, `conflict` or `abandoned`.
     action: &'static str,
     conflicts: Vec<String>,
 }
@@ -52,6 +53,14 @@ pub fn run(args: &RecoverArgs) -> i32 {
 fn recover(args: &RecoverArgs, out: &mut RecoverResult) -> Result<()> {
     let repo = Repo::discover()?;
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
+    if let Some(id) = &args.abandon {
+        let kept = abandon(&repo, id)?;
+        eprintln!(
+            "git atomic: abandoned batch {id}; its journal and staged contents are in '{}'",
+            kept.display()
+        );
+        out.recovered.push(RecoveredLine { id: id.clone(), action: "abandoned", conflicts: Vec::new() });
+    }
     let mut stuck = Vec::new();
     for recovered in recover_all(&repo, &lock)? {
         let (action, conflicts) = match recovered.action {
@@ -71,5 +80,27 @@ fn recover(args: &RecoverArgs, out: &mut RecoverResult) -> Result<()> {
         Kind::Interrupted,
         format!("could not finish batch {}: someone else changed what it touches", stuck.join(", ")),
     )
-    .hint("run 'git atomic status' to see what diverged"))
+    .hint("run 'git atomic status' to see what diverged")
+    .hint("after checking by hand, 'git atomic recover --abandon ID' keeps what is on disk"))
+}
+
+/// Drops batch `id` without touching refs or work tree: its directory (journal, staged contents,
+/// the conflict report) moves to `atomic/abandoned/<id>`, where nothing recovers it again.
+fn abandon(repo: &Repo, id: &str) -> Result<PathBuf> {
+    let state_dir = repo.state_dir();
+    let from = crate::stage::batch_dir(&state_dir, id);
+    if id.is_empty() || id.contains('/') || id.starts_with('.') || !from.is_dir() {
+        return Err(
+            Error::invalid(format!("no interrupted batch '{id}'")).hint("'git atomic status' lists them")
+        );
+    }
+    let dir = state_dir.join("abandoned");
+    std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
+    let to = dir.join(id);
+    std::fs::rename(&from, &to).io_context(|| format!("cannot move '{}'", from.display()))?;
+    if repo.settings.fsync {
+        crate::durable::fsync_path(&dir)?;
+        crate::durable::fsync_path(&state_dir.join("batches"))?;
+    }
+    Ok(to)
 }

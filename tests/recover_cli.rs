@@ -1,0 +1,67 @@
+//! `recover` and `status` from the user's side: a roll-forward that meets someone else's change
+//! stops with exit 3, `status` explains it, and `recover --abandon` is the documented way out.
+
+mod common;
+
+use common::Repo;
+use std::os::unix::process::ExitStatusExt;
+
+fn crash_apply(repo: &Repo, point: &str, batch: &str) {
+    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+    cmd.env("GIT_TEST_ATOMIC_CRASH", point);
+    let out = common::run_with_stdin(&mut cmd, batch.as_bytes());
+    assert_eq!(out.status.signal(), Some(9), "apply should have died at {point}: {out:?}");
+}
+
+#[test]
+fn a_conflicting_roll_forward_exits_3_is_explained_by_status_and_can_be_abandoned() {
+    let repo = Repo::new();
+    let batch = "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: \"batch\\n\"\n  - write: b.txt\n    content: \"batch\\n\"\n";
+    crash_apply(&repo, "committed", batch);
+    repo.write("a.txt", "someone else\n");
+
+    let out = repo.atomic(&["recover", "--json"]);
+    out.expect(3);
+    let json = out.json();
+    assert_eq!(json["recovered"][0]["action"], "conflict");
+    assert!(json["recovered"][0]["conflicts"][0].as_str().unwrap().contains("a.txt"), "{json}");
+    assert_eq!(repo.read("a.txt"), "someone else\n", "a conflicting file is never overwritten");
+    assert_eq!(repo.read("b.txt"), "batch\n", "the rest of a committed batch is finished");
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
+
+    let status = repo.atomic(&["status", "--json"]);
+    let status = status.expect(0).json();
+    assert_eq!(status["batches"][0]["state"], "conflict");
+    assert_eq!(status["batches"][0]["committed"], true);
+    let id = status["batches"][0]["id"].as_str().unwrap().to_string();
+
+    repo.apply("refs:\n  - create: refs/heads/other\n    to: HEAD\n").expect(3);
+    let out = repo.atomic(&["recover", "--abandon", &id]);
+    out.expect(0);
+    assert!(out.stderr.contains("abandoned"), "{out:?}");
+    let kept = repo.dir.join(".git/atomic/abandoned").join(&id);
+    assert!(kept.join("journal").is_file(), "the journal is kept where the message says");
+    assert_eq!(
+        std::fs::read_to_string(kept.join("stage/0")).unwrap(),
+        "batch\n",
+        "the staged content is kept"
+    );
+    assert_eq!(repo.read("a.txt"), "someone else\n");
+    repo.atomic(&["status"]).expect(0);
+    repo.apply("refs:\n  - create: refs/heads/other\n    to: HEAD\n").expect(0);
+}
+
+#[test]
+fn abandoning_an_unknown_batch_is_invalid() {
+    let repo = Repo::new();
+    for id in ["nope", "../x", ""] {
+        repo.atomic(&["recover", "--abandon", id]).expect(2);
+    }
+}
+
+#[test]
+fn recover_with_nothing_to_do_exits_0_and_says_so_in_json() {
+    let repo = Repo::new();
+    let out = repo.atomic(&["recover", "--json"]);
+    assert_eq!(out.expect(0).json()["recovered"], serde_json::json!([]));
+}
