@@ -11,8 +11,11 @@ use std::fs::File;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// Above this many paths a barrier syncs the whole file system instead of each path.
-const SYNCFS_THRESHOLD: usize = 16;
+/// Above this many paths a barrier syncs the whole file system instead of each path. Measured on
+/// a 1-ref + 1-file batch (5 and 8 paths in its two barriers): one `syncfs` each made the whole
+/// apply 9 % faster than per-path fsyncs (median 6 ms vs 7 ms); with 4 or fewer paths, fsyncs
+/// avoid waiting on other processes' dirty data.
+const SYNCFS_THRESHOLD: usize = 4;
 
 /// Paths to make durable together.
 #[derive(Debug, Default)]
