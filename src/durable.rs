@@ -53,7 +53,10 @@ impl Barrier {
             return Ok(());
         }
         let paths = std::mem::take(&mut self.paths);
-        if std::mem::take(&mut self.whole_fs) || paths.len() > SYNCFS_THRESHOLD {
+        // A symlink cannot be opened without following it, so its inode is made durable by
+        // syncing the whole file system rather than through whatever it points at.
+        let has_symlink = || paths.iter().any(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink()));
+        if std::mem::take(&mut self.whole_fs) || paths.len() > SYNCFS_THRESHOLD || has_symlink() {
             return syncfs_covering(&paths);
         }
         for path in &paths {
@@ -63,26 +66,32 @@ impl Barrier {
     }
 }
 
-/// `fsync` of one file or directory; a path that vanished needs no sync.
+/// Opens a path for syncing without following a symlink and without blocking on a fifo.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
+}
+
+/// `fsync` of one file or directory; a path that vanished, or a symlink, is not opened.
 pub fn fsync_path(path: &Path) -> Result<()> {
-    match File::open(path) {
+    match open_no_follow(path) {
         Ok(f) => f.sync_all().map_err(|e| sync_error(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(()),
         Err(e) => Err(sync_error(path, e)),
     }
 }
 
-/// One `syncfs` per file system the paths live on.
+/// One `syncfs` per file system the paths live on, through the nearest real directory.
 fn syncfs_covering(paths: &BTreeSet<PathBuf>) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let mut devices = BTreeSet::new();
     for path in paths {
-        let Some(existing) = path.ancestors().find(|p| p.exists()) else {
-            continue;
-        };
-        let dev = std::fs::metadata(existing).map_err(|e| sync_error(existing, e))?.dev();
+        let dir = path.ancestors().find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+        let Some(dir) = dir else { continue };
+        let dev = std::fs::symlink_metadata(dir).map_err(|e| sync_error(dir, e))?.dev();
         if devices.insert(dev) {
-            syncfs(existing)?;
+            syncfs(dir)?;
         }
     }
     Ok(())
@@ -90,7 +99,7 @@ fn syncfs_covering(paths: &BTreeSet<PathBuf>) -> Result<()> {
 
 /// Flushes the whole file system holding `path` (Linux `syncfs(2)`).
 pub fn syncfs(path: &Path) -> Result<()> {
-    let file = File::open(path).map_err(|e| sync_error(path, e))?;
+    let file = open_no_follow(path).map_err(|e| sync_error(path, e))?;
     // SAFETY: the descriptor is valid for the duration of the call; syncfs only reads it.
     let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
     if rc == 0 { Ok(()) } else { Err(sync_error(path, std::io::Error::last_os_error())) }

@@ -89,6 +89,11 @@ impl Repo {
         Ok(Repo { git, git_dir, common_dir, work_tree, gix, settings })
     }
 
+    /// Where this worktree's loose refs live (per-worktree refs apart from shared ones).
+    pub fn ref_dirs(&self) -> crate::refs::RefDirs {
+        crate::refs::RefDirs { git_dir: self.git_dir.clone(), common_dir: self.common_dir.clone() }
+    }
+
     /// Where every batch's journal and staged files live (SPEC §5).
     pub fn state_dir(&self) -> PathBuf {
         self.common_dir.join("atomic")

@@ -7,12 +7,12 @@ use crate::check::{Checked, FileState, Put, PutSource};
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::parse::Mode;
-use crate::paths::{self, Found};
+use crate::paths;
 use crate::validate::NewContent;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A put whose new content sits staged, ready to be renamed into place.
@@ -48,17 +48,26 @@ pub fn stage(
 ) -> Result<Staged> {
     let batch_dir = batch_dir(state_dir, &checked.batch.id);
     let stage_dir = batch_dir.join("stage");
+    if !state_dir.join("batches").is_dir() {
+        // The repository's first batch: the entries of `atomic/` and `batches/` are new too.
+        barrier.add(state_dir);
+        if let Some(common_dir) = state_dir.parent() {
+            barrier.add(common_dir);
+        }
+    }
     std::fs::create_dir_all(&stage_dir).io_context(|| format!("cannot create '{}'", stage_dir.display()))?;
     barrier.add(state_dir.join("batches"));
     barrier.add(&batch_dir);
     barrier.add(&stage_dir);
+    let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !umask();
     let mut puts = Vec::with_capacity(checked.puts.len());
     for (n, put) in checked.puts.iter().enumerate() {
         let staged = n.to_string();
         let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
         let blob = paths::blob_id(repo.object_hash(), &bytes)?;
         let file = stage_dir.join(&staged);
-        write_staged(&file, &bytes, put.mode)?;
+        let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
+        write_staged(&file, &bytes, put.mode, permissions)?;
         barrier.add(&file);
         puts.push(StagedPut {
             path: put.path.clone(),
@@ -125,24 +134,49 @@ fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Re
 }
 
 /// Writes one staged file or symlink with its final mode (the umask applies, as for git checkout).
-fn write_staged(file: &Path, bytes: &[u8], mode: Mode) -> Result<()> {
-    let _ = std::fs::remove_file(file);
+fn write_staged(file: &Path, bytes: &[u8], mode: Mode, permissions: u32) -> Result<()> {
     if mode == Mode::Symlink {
         let target = std::ffi::OsStr::from_bytes(bytes);
         return std::os::unix::fs::symlink(target, file)
             .io_context(|| format!("cannot stage '{}'", file.display()));
     }
-    let perm = if mode == Mode::Executable { 0o777 } else { 0o666 };
+    // Private while it is written; its final permissions only once the content is complete.
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(perm)
+        .mode(0o600)
         .open(file)
         .io_context(|| format!("cannot stage '{}'", file.display()))?;
-    f.write_all(bytes).io_context(|| format!("cannot write '{}'", file.display()))
+    f.write_all(bytes).io_context(|| format!("cannot write '{}'", file.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(permissions))
+        .io_context(|| format!("cannot chmod '{}'", file.display()))
 }
 
-/// What a staged file holds now, for recovery's "still staged?" question.
-pub fn staged_state(batch_dir: &Path, staged: &str, hash: gix::hash::Kind) -> Result<Found> {
-    paths::inspect_leaf(&batch_dir.join("stage").join(staged), hash)
+/// The permission bits a written file gets: a replaced file keeps its own (a 0600 secret stays
+/// 0600), adding or dropping only the execute bits its git mode asks for; a new file gets what
+/// git's checkout would give it under the umask.
+fn permissions_for(put: &Put, work_tree: Option<&Path>, default: impl Fn(bool) -> u32) -> u32 {
+    let executable = put.mode == Mode::Executable;
+    let existing = match (put.old, work_tree) {
+        (FileState::Present { mode: Mode::Regular | Mode::Executable, .. }, Some(work_tree)) => {
+            std::fs::symlink_metadata(paths::on_disk(work_tree, &put.path)).ok().filter(|m| m.is_file())
+        }
+        _ => None,
+    };
+    let Some(meta) = existing else { return default(executable) };
+    let old = meta.permissions().mode() & 0o7777;
+    match executable {
+        true if old & 0o111 != 0 => old,
+        true => old | ((old & 0o444) >> 2),
+        false => old & !0o111,
+    }
+}
+
+/// The process umask (read by setting it and putting it back; nothing else runs meanwhile).
+fn umask() -> u32 {
+    // SAFETY: umask(2) only swaps an integer in the process; it cannot fail.
+    let mask = unsafe { libc::umask(0o022) };
+    // SAFETY: as above, restoring the value just read.
+    unsafe { libc::umask(mask) };
+    mask as u32
 }

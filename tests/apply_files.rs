@@ -349,3 +349,33 @@ fn files_in_a_bare_repository_are_invalid() {
     );
     assert!(out.stderr.contains("bare"), "{out:?}");
 }
+
+/// Review finding: a replaced 0600 file came back 0644 (world-readable).
+#[test]
+fn a_replaced_file_keeps_its_permission_bits_and_only_gains_or_loses_execute() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    repo.write("secret", "old\n");
+    repo.write("tool", "old\n");
+    let set = |p: &str, m: u32| {
+        std::fs::set_permissions(repo.dir.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let mode = |p: &str| std::fs::metadata(repo.dir.join(p)).unwrap().permissions().mode() & 0o7777;
+    set("secret", 0o600);
+    set("tool", 0o640);
+    repo.apply("files:\n  - write: secret\n    content: new\n  - write: tool\n    content: new\n    mode: \"100755\"\n")
+        .expect(0);
+    assert_eq!(mode("secret"), 0o600);
+    assert_eq!(mode("tool"), 0o750);
+}
+
+/// Review finding: syncing a staged symlink followed it (a fifo as target blocked apply).
+#[test]
+fn a_symlink_to_a_fifo_is_written_without_opening_the_fifo() {
+    let repo = Repo::new();
+    let fifo = repo.tmp.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let batch = format!("files:\n  - write: link\n    mode: \"120000\"\n    content: {}\n", fifo.display());
+    repo.apply(&batch).expect(0);
+    assert_eq!(std::fs::read_link(repo.dir.join("link")).unwrap(), fifo);
+}

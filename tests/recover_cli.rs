@@ -65,3 +65,15 @@ fn recover_with_nothing_to_do_exits_0_and_says_so_in_json() {
     let out = repo.atomic(&["recover", "--json"]);
     assert_eq!(out.expect(0).json()["recovered"], serde_json::json!([]));
 }
+
+/// Review finding: validation read refs before recovery, so a batch built on an interrupted one
+/// saw stale values (a delete of a ref the recovery had just created was a no-op).
+#[test]
+fn a_batch_is_validated_against_the_refs_as_recovery_leaves_them() {
+    let repo = Repo::new();
+    crash_apply(&repo, "committed", "refs:\n  - create: refs/heads/r\n    to: HEAD\n");
+    let out = repo.apply("refs:\n  - delete: refs/heads/r\n");
+    out.expect(0);
+    assert_eq!(out.json()["refs"][0]["old"], repo.rev("HEAD"));
+    assert_eq!(repo.ref_value("refs/heads/r"), None);
+}

@@ -16,7 +16,7 @@ use crate::lock;
 use crate::parse;
 use crate::progress::Progress;
 use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
-use crate::refs::{self, PreparedRefs, RefDirs};
+use crate::refs::{self, PreparedRefs};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::stage;
@@ -64,13 +64,14 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = parse::parse(&bytes, &origin)?;
     trace::stage("parse");
+    // Recovery first: validation reads refs, and must read them as they are after recovery.
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
+    recover_interrupted(&repo, &lock, args.quiet)?;
+    trace::stage("lock+recover");
     let batch = validate::validate(file, &repo, args.message.clone())?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.refs = ref_lines(&batch);
-    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-    recover_interrupted(&repo, &lock, args.quiet)?;
-    trace::stage("lock+recover");
     let mut checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     trace::stage("check");
     if args.dry_run {
@@ -82,7 +83,10 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     }
     let mut barrier = Barrier::new(repo.settings.fsync);
     let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
-    let prepared = prepare_refs(&repo, &journaled).inspect_err(|_| roll_back(&repo, &journaled))?;
+    let record = &journaled.record;
+    let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
+    let prepared = prepare_refs(&repo, &record.refs, &record.message, &record.id, Some(&pid_file))
+        .inspect_err(|_| roll_back(&repo, &journaled))?;
     trace::stage("prepare-refs");
     crash::point("prepared");
     commit_point(&repo, &journaled, prepared)?;
@@ -130,31 +134,34 @@ fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Re
 }
 
 /// The update-ref lines of the batch and the refs they lock.
-fn ref_commands(repo: &Repo, journaled: &Journaled) -> Result<(String, Vec<String>)> {
+fn ref_commands<'a>(repo: &Repo, refs: &'a [journal::JournalRef]) -> Result<(String, Vec<&'a str>)> {
     let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
     let mut lines = String::new();
     let mut names = Vec::new();
-    for r in journaled.record.refs.iter().filter(|r| r.via_git) {
+    for r in refs.iter().filter(|r| r.via_git) {
         lines.push_str(&refs::command_lines(r, &zero)?);
-        names.push(r.name.clone());
-        names.push(r.target.clone());
+        names.push(r.name.as_str());
+        names.push(r.target.as_str());
     }
     Ok((lines, names))
 }
 
-/// Takes every ref lock through git; `None` when the batch changes no ref.
-fn prepare_refs(repo: &Repo, journaled: &Journaled) -> Result<Option<PreparedRefs>> {
-    let (lines, names) = ref_commands(repo, journaled)?;
+/// Takes every ref lock through git (`None` when the batch changes no ref); `pid_file` is where
+/// git's pid goes for recovery, or nothing for a dry run.
+fn prepare_refs(
+    repo: &Repo,
+    refs: &[journal::JournalRef],
+    message: &str,
+    id: &str,
+    pid_file: Option<&Path>,
+) -> Result<Option<PreparedRefs>> {
+    let (lines, names) = ref_commands(repo, refs)?;
     if lines.is_empty() {
         return Ok(None);
     }
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
-    let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
-    let record = &journaled.record;
-    refs::prepare(&repo.git, &dirs, &record.message, &record.id, &lines, &names, Some(&pid_file))
+    refs::prepare(&repo.git, &repo.ref_dirs(), message, id, &lines, &names, pid_file)
         .map(Some)
-        .map_err(|e| name_the_entry(e, &record.refs))
+        .map_err(|e| name_the_entry(e, refs))
 }
 
 /// Points a refusal from git (`cannot lock ref 'refs/heads/x': …`) at the batch entry it is about.
@@ -251,8 +258,7 @@ fn make_refs_durable(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) 
         barrier.add_file_system_of(repo.common_dir.join("reftable"));
         return;
     }
-    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
-    for path in dirs.durable_paths(&names) {
+    for path in repo.ref_dirs().durable_paths(&names) {
         barrier.add(path);
     }
 }
@@ -273,22 +279,11 @@ fn roll_back(repo: &Repo, journaled: &Journaled) {
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.
 fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
-    let record_refs: Vec<journal::JournalRef> = checked.batch.refs.iter().map(journal::journal_ref).collect();
-    let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
-    let mut lines = String::new();
-    let mut names = Vec::new();
-    for r in record_refs.iter().filter(|r| r.via_git) {
-        lines.push_str(&refs::command_lines(r, &zero)?);
-        names.push(r.name.as_str());
-        names.push(r.target.as_str());
+    let refs: Vec<journal::JournalRef> = checked.batch.refs.iter().map(journal::journal_ref).collect();
+    match prepare_refs(repo, &refs, "git atomic apply --dry-run", &checked.batch.id, None)? {
+        Some(prepared) => prepared.abort(),
+        None => Ok(()),
     }
-    if lines.is_empty() {
-        return Ok(());
-    }
-    let dirs = RefDirs { git_dir: repo.git_dir.clone(), common_dir: repo.common_dir.clone() };
-    refs::prepare(&repo.git, &dirs, "git atomic apply --dry-run", &checked.batch.id, &lines, &names, None)
-        .map_err(|e| name_the_entry(e, &record_refs))?
-        .abort()
 }
 
 fn show(value: &RefValue) -> Option<String> {
