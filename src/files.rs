@@ -71,14 +71,13 @@ impl<'a> Mover<'a> {
     }
 
     /// Removes a file and then each parent directory this leaves empty, up to the work-tree root.
+    /// A file already gone still gets its parents removed: a crash between the unlink and the
+    /// rmdirs must not leave behind an empty directory that the batch removes.
     pub fn remove(&mut self, remove: &JournalRemove, barrier: &mut Barrier) -> Result<Outcome> {
         let target = paths::on_disk(self.work_tree, &remove.path);
         if self.verify {
             let now = self.state_of(&target)?;
-            if now == Some(FileState::Absent) {
-                return Ok(Outcome::Done);
-            }
-            if now != Some(JournalBlob::state(Some(remove.old))) {
+            if now != Some(FileState::Absent) && now != Some(JournalBlob::state(Some(remove.old))) {
                 return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", remove.path)));
             }
         }
@@ -93,8 +92,11 @@ impl<'a> Mover<'a> {
         let parents: Vec<&str> = paths::parents(&remove.path).collect();
         for dir in parents.iter().rev() {
             let full = self.work_tree.join(dir);
-            if std::fs::remove_dir(&full).is_err() {
-                break;
+            match std::fs::remove_dir(&full) {
+                Ok(()) => {}
+                // Removed before a crash: its parent may still be waiting for its turn.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => break,
             }
             self.checked_dirs.remove(&full);
             barrier.add(parent_of(&full));

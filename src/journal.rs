@@ -239,6 +239,17 @@ pub fn read(path: &Path) -> Result<Read> {
     Ok(parse_journal(&bytes))
 }
 
+/// Whether the journal holds the intact commit record of batch `id`, whatever else it holds.
+/// [`read`] calls a journal with a damaged record torn, which is right for a crash while it was
+/// written (before the commit point); but a damaged journal that also holds its commit record
+/// was damaged after the commit point (a disk error, an edit), when refs and files may already
+/// have moved: it can be neither rolled back nor finished.
+pub fn has_commit_record(path: &Path, id: &str) -> bool {
+    let line = commit_line(id);
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.split_inclusive(|&b| b == b'\n').any(|l| l == line.as_bytes()))
+}
+
 fn parse_journal(bytes: &[u8]) -> Read {
     let Some(rest) = bytes.strip_prefix(HEADER.as_bytes()) else {
         return Read::Torn;

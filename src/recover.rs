@@ -2,11 +2,14 @@
 //! interrupted when its journal exists and nobody holds the batch lock (we hold it here).
 //!
 //! - Torn journal, or no commit record: roll back. Nothing outside `atomic/` changed yet, except
-//!   for lock files of git's `update-ref` if it was killed with us; those are removed when they
-//!   are provably ours. The batch directory is deleted.
+//!   for lock files (and `packed-refs.new`) of git's `update-ref` if it was killed with us; those
+//!   are removed when they are provably ours. The batch directory is deleted.
 //! - Commit record present: roll forward. Each ref is at its new value (done), at its old value
 //!   (updated now, with the old value as precondition) or elsewhere (conflict); each file likewise.
-//!   Then one durability barrier, then the batch directory is deleted.
+//!   A ref file that a power cut left empty is ours to set. Then one durability barrier, then the
+//!   batch directory is deleted.
+//! - Torn journal that still holds its intact commit record (damaged after the commit point):
+//!   neither direction is safe; the batch is left for a person (exit 3).
 //!
 //! Every step accepts "already done", so recovery can itself be killed and run again.
 
@@ -21,6 +24,7 @@ use crate::refstore::{RefStore, RefValue};
 use crate::repo::Repo;
 use crate::validate::RefVerb;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// File naming the pid of the batch's `update-ref`, so recovery can wait for an orphan.
 pub const UPDATE_REF_PID_FILE: &str = "update-ref.pid";
@@ -74,6 +78,9 @@ pub fn recover_one(repo: &Repo, dir: &Path) -> Result<Recovered> {
     wait_for_orphan_update_ref(dir, &id);
     let journal_path = dir.join(journal::JOURNAL_FILE);
     match journal::read(&journal_path)? {
+        Read::Torn if journal::has_commit_record(&journal_path, &id) => {
+            needs_attention(dir, id, &journal_path)
+        }
         Read::Torn => {
             // The journal never reached its barrier, so update-ref was never started.
             remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
@@ -87,6 +94,21 @@ pub fn recover_one(repo: &Repo, dir: &Path) -> Result<Recovered> {
         }
         Read::Intact { record, committed: true } => roll_forward(repo, dir, &record),
     }
+}
+
+/// A committed batch whose journal is damaged: what to finish is unreadable, and undoing it
+/// could break what the commit point promised. The batch stays, with a `conflict` file saying
+/// why, and recovery reports it (exit 3).
+fn needs_attention(dir: &Path, id: String, journal_path: &Path) -> Result<Recovered> {
+    let why = format!(
+        "the journal '{}' is damaged, but its commit record is intact: the batch was committed and \
+         may be partly applied; check its refs and files, then remove '{}'",
+        journal_path.display(),
+        dir.display()
+    );
+    std::fs::write(dir.join(CONFLICT_FILE), format!("{why}\n"))
+        .io_context(|| format!("cannot write to '{}'", dir.display()))?;
+    Ok(Recovered { id, action: Action::Conflict(vec![why]) })
 }
 
 /// The repository (worktree) the batch was applied in: its per-worktree refs and its files.
@@ -111,8 +133,9 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     let target = open_target(repo, record)?;
     let journal_path = dir.join(journal::JOURNAL_FILE);
     let mut conflicts = remove_own_locks(&target, record, &journal_path, true)?;
+    let repaired = remove_torn_refs(&target, record, lock_floor(&journal_path))?;
     let mut barrier = Barrier::new(repo.settings.fsync);
-    conflicts.extend(roll_refs_forward(&target, record, &mut barrier)?);
+    conflicts.extend(roll_refs_forward(&target, record, &repaired, &mut barrier)?);
     crash::point("recover-refs");
     if let Some(work_tree) = &record.work_tree {
         let mut mover = Mover::new(work_tree, dir, target.gix.object_hash(), true);
@@ -143,9 +166,55 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     Ok(Recovered { id: record.id.clone(), action: Action::RolledForward })
 }
 
+/// After a power cut, a ref file that git renamed into place can be empty or cut short: the
+/// rename reached the disk and the data did not (git syncs no ref; a new file gets no help from
+/// the file system's rename heuristics). Such a file that our own update-ref made (the rule for
+/// locks: made since it started, holding a prefix of the new value, or only zero bytes, which
+/// is what a file whose size reached the disk before its data reads as) was meant to hold
+/// the new value. It is removed, so that the ref reads as before again (its packed value, or
+/// absent), and roll-forward sets it from there. Returns the refs so repaired.
+fn remove_torn_refs(target: &Repo, record: &Record, floor: Option<SystemTime>) -> Result<Vec<String>> {
+    if target.settings.reftable {
+        return Ok(Vec::new()); // one rename of tables.list commits a reftable: nothing to tear
+    }
+    let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
+    let mut repaired = Vec::new();
+    for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
+        let Some(want) = file_content(&decode_ref(&r.new)?) else {
+            continue;
+        };
+        let path = dirs.base_for(&r.target).join(&r.target);
+        let (Ok(meta), Ok(content)) = (std::fs::symlink_metadata(&path), std::fs::read(&path)) else {
+            continue;
+        };
+        let zeros = content.iter().all(|&b| b == 0) && content.len() <= want.len();
+        let torn = content.len() < want.len() && want.as_bytes().starts_with(&content) || zeros;
+        if meta.is_file() && torn && is_recent(&meta, floor) {
+            std::fs::remove_file(&path).io_context(|| format!("cannot remove '{}'", path.display()))?;
+            repaired.push(r.target.clone());
+        }
+    }
+    Ok(repaired)
+}
+
+/// What git writes into a loose ref (or its lock) for a value; nothing for a deletion.
+fn file_content(value: &RefValue) -> Option<String> {
+    match value {
+        RefValue::Id(id) => Some(format!("{id}\n")),
+        RefValue::Symbolic(t) => Some(format!("ref: {t}\n")),
+        RefValue::Absent => None,
+    }
+}
+
 /// Brings every changed ref to its new value, in one update-ref transaction whose old values
-/// are what the journal says the refs held before: a ref someone else moved is a conflict.
-fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> Result<Vec<String>> {
+/// are what the journal says the refs held before: a ref someone else moved is a conflict. A
+/// `repaired` ref (see [`remove_torn_refs`]) goes from whatever it reads as now.
+fn roll_refs_forward(
+    target: &Repo,
+    record: &Record,
+    repaired: &[String],
+    barrier: &mut Barrier,
+) -> Result<Vec<String>> {
     let store = RefStore::new(&target.gix, &target.git, target.settings.reftable)?;
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
     let mut lines = String::new();
@@ -157,12 +226,14 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
         if now == new {
             continue;
         }
-        if now != old {
+        let was_torn = repaired.contains(&r.target);
+        if now != old && !was_torn {
             conflicts.push(format!("ref '{}' was moved by someone else", r.target));
             continue;
         }
         // By the target's own name: HEAD may point elsewhere by now, the journaled ref may not.
-        let direct = JournalRef { name: r.target.clone(), ..r.clone() };
+        let old = if was_torn { journal::encode_ref(&now) } else { r.old.clone() };
+        let direct = JournalRef { name: r.target.clone(), old, ..r.clone() };
         if r.verb != RefVerb::Symref {
             lines.push_str("option no-deref\n");
         }
@@ -192,26 +263,33 @@ fn roll_refs_forward(target: &Repo, record: &Record, barrier: &mut Barrier) -> R
 }
 
 /// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
-/// on one of the batch's refs (or `packed-refs`), was made after the journal, and holds nothing
-/// or exactly the batch's new value. Any other lock on those refs is reported, never deleted.
+/// on one of the batch's refs (HEAD too when the batch moves HEAD's branch, or `packed-refs`),
+/// was made since our update-ref started (see [`lock_floor`]), and holds nothing, the batch's
+/// new value, or a prefix of it. Any other lock on those refs is reported, never deleted. A
+/// `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes with that lock:
+/// git creates it exclusively, so a stale one would fail every later rewrite of `packed-refs`,
+/// our own roll-forward included. Reftable stacks get the same treatment for `tables.list.lock`.
 fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: bool) -> Result<Vec<String>> {
-    let journal_time = std::fs::metadata(journal).and_then(|m| m.modified()).ok();
+    let floor = lock_floor(journal);
     let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
     let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git) {
-        let content = match decode_ref(&r.new)? {
-            RefValue::Id(id) => Some(format!("{id}\n")),
-            RefValue::Symbolic(t) => Some(format!("ref: {t}\n")),
-            RefValue::Absent => None,
-        };
+        let content = file_content(&decode_ref(&r.new)?);
         for name in [&r.name, &r.target] {
             candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
         }
     }
-    if record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete) {
-        candidates.push((target.common_dir.join("packed-refs.lock"), None));
+    if changes_head_target(target, record) {
+        // git locks HEAD as well, to log the change in HEAD's reflog; the lock stays empty.
+        candidates.push((target.git_dir.join("HEAD.lock"), None));
     }
-    candidates.sort();
+    let packed_lock = target.common_dir.join("packed-refs.lock");
+    let deletes = record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete);
+    if deletes {
+        candidates.push((packed_lock.clone(), None));
+    }
+    // Stable sort and dedup keep the first candidate of a path: a symref entry's own content.
+    candidates.sort_by(|a, b| a.0.cmp(&b.0));
     candidates.dedup_by(|a, b| a.0 == b.0);
     let mut conflicts = Vec::new();
     for (lock, new_content) in candidates {
@@ -219,18 +297,85 @@ fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: b
             continue;
         };
         let content = std::fs::read_to_string(&lock).unwrap_or_default();
-        let recent = match (journal_time, meta.modified()) {
-            (Some(j), Ok(l)) => l >= j,
-            _ => false,
-        };
-        let matches = content.is_empty() || Some(&content) == new_content.as_ref();
-        if recent && matches {
+        // git writes a lock's id and its newline in two writes: a kill between them leaves a
+        // prefix of the new value, which is as much ours as the whole of it.
+        let matches = new_content.as_deref().unwrap_or("").starts_with(content.as_str());
+        if is_recent(&meta, floor) && matches {
             std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
         } else if committed {
             conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
         }
     }
+    if deletes && !packed_lock.exists() {
+        remove_if_recent(&target.common_dir.join("packed-refs.new"), floor)?;
+    }
+    if target.settings.reftable {
+        for lock in reftable_locks(target) {
+            if !remove_if_recent(&lock, floor)? && committed && lock.ends_with("tables.list.lock") {
+                conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
+            }
+        }
+    }
     Ok(conflicts)
+}
+
+/// The lock files in the reftable stacks a batch's update-ref may have locked: the shared one
+/// and the worktree's own (HEAD and other per-worktree refs). A stale `tables.list.lock` fails
+/// every later ref update (NOTES-git.md); a stale `<table>.ref.lock`, left by a kill during
+/// auto-compaction, stops that table from ever being compacted. They hold table names, not
+/// values: only their age says they are ours.
+fn reftable_locks(target: &Repo) -> Vec<PathBuf> {
+    let mut stacks = vec![target.common_dir.join("reftable"), target.git_dir.join("reftable")];
+    stacks.dedup();
+    let mut locks = Vec::new();
+    for stack in stacks {
+        let Ok(entries) = std::fs::read_dir(&stack) else { continue };
+        locks.extend(
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    locks
+}
+
+/// Whether the batch changes (through git) the branch that HEAD points at.
+fn changes_head_target(target: &Repo, record: &Record) -> bool {
+    let head = std::fs::read_to_string(target.git_dir.join("HEAD")).unwrap_or_default();
+    let Some(branch) = head.strip_prefix("ref: ").map(str::trim_end) else {
+        return false;
+    };
+    record.refs.iter().any(|r| r.via_git && r.verb != RefVerb::Verify && r.target == branch)
+}
+
+/// Removes a file of git's that is as recent as our update-ref (see [`lock_floor`]); whether it
+/// did. For `packed-refs.new`: with no `packed-refs.lock` left, no live git is writing it.
+fn remove_if_recent(path: &Path, floor: Option<SystemTime>) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if is_recent(&meta, floor) => {
+            std::fs::remove_file(path).io_context(|| format!("cannot remove '{}'", path.display()))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The time from which a lock on the batch's refs can be ours: when the batch's latest
+/// update-ref was started, which the mtime of its pid file tells (it is written before git is
+/// told to take any lock, by apply and by every recovery alike; a recovery removes the locks of
+/// an earlier update-ref before it starts its own). Without a pid file no update-ref ever ran
+/// for the batch; the journal's mtime then serves. The journal's mtime cannot serve otherwise:
+/// appending the commit record moves it past the locks update-ref took at prepare, which would
+/// make every lock left by a kill after the commit point look foreign and block roll-forward.
+fn lock_floor(journal: &Path) -> Option<SystemTime> {
+    let pid_file = journal.with_file_name(UPDATE_REF_PID_FILE);
+    std::fs::metadata(&pid_file).or_else(|_| std::fs::metadata(journal)).and_then(|m| m.modified()).ok()
+}
+
+/// Whether a file was made at or after `floor` (file times share the kernel's clock).
+fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
+    match (floor, meta.modified()) {
+        (Some(floor), Ok(made)) => made >= floor,
+        _ => false,
+    }
 }
 
 /// Waits (briefly) for an `update-ref` of this batch that outlived its parent to finish aborting
