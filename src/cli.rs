@@ -45,6 +45,12 @@ pub enum HookAction {
         /// The transaction state git passes (prepared, committed, aborted, …).
         state: String,
     },
+    /// What the hook starts after a transaction: recover once git (PID) has exited.
+    #[command(name = "recover-after", hide = true)]
+    RecoverAfter {
+        /// The git process that ran the hook.
+        pid: u32,
+    },
 }
 
 /// Options of `git atomic apply`.

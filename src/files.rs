@@ -38,6 +38,9 @@ impl<'a> Mover<'a> {
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
     pub fn put(&mut self, put: &JournalPut, barrier: &mut Barrier) -> Result<Outcome> {
+        if let Some(conflict) = self.symlinked_parent(&put.path) {
+            return Ok(conflict);
+        }
         let target = paths::on_disk(self.work_tree, &put.path);
         let staged = self.stage_dir.join(&put.staged);
         let new = JournalBlob::state(Some(put.new));
@@ -74,6 +77,9 @@ impl<'a> Mover<'a> {
     /// A file already gone still gets its parents removed: a crash between the unlink and the
     /// rmdirs must not leave behind an empty directory that the batch removes.
     pub fn remove(&mut self, remove: &JournalRemove, barrier: &mut Barrier) -> Result<Outcome> {
+        if let Some(conflict) = self.symlinked_parent(&remove.path) {
+            return Ok(conflict);
+        }
         let target = paths::on_disk(self.work_tree, &remove.path);
         if self.verify {
             let now = self.state_of(&target)?;
@@ -111,6 +117,19 @@ impl<'a> Mover<'a> {
             Found::File { blob, mode } => Some(FileState::Present { blob, mode }),
             Found::Directory | Found::Special => None,
         })
+    }
+
+    /// A conflict when a parent of `path` became a symlink or a file since the batch was checked:
+    /// nothing is read, written or removed through it (it could lead outside the work tree).
+    fn symlinked_parent(&self, path: &str) -> Option<Outcome> {
+        for dir in paths::parents(path) {
+            match std::fs::symlink_metadata(self.work_tree.join(dir)) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))),
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// Creates missing parent directories; a parent that is a symlink or a file is a conflict,

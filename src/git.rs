@@ -11,6 +11,9 @@ use std::thread::JoinHandle;
 /// Environment variable that marks our own `update-ref`, so that our hook leaves it alone.
 pub const OWN_TRANSACTION_ENV: &str = "GIT_ATOMIC_OWN_TRANSACTION";
 
+/// How a failure text starts when git died by a signal (and so left its lock files behind).
+pub const KILLED_PREFIX: &str = "git update-ref was killed by signal ";
+
 /// The `git` executable and the repository every command runs against.
 #[derive(Debug, Clone)]
 pub struct Git {
@@ -182,10 +185,16 @@ impl UpdateRefProcess {
 
     /// Ends the process after a failed exchange and returns what git said on stderr.
     fn failure_text(&mut self) -> String {
+        use std::os::unix::process::ExitStatusExt;
         drop(self.stdin.take());
-        let _ = self.child.wait();
+        let signal = self.child.wait().ok().and_then(|s| s.signal());
         let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        if text.trim().is_empty() { "git update-ref exited without an answer".into() } else { text }
+        match signal {
+            // Killed, git could not release its locks: the caller must know, not parse stderr.
+            Some(signal) => format!("{KILLED_PREFIX}{signal}\n{text}"),
+            None if text.trim().is_empty() => "git update-ref exited without an answer".into(),
+            None => text,
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub fn reference_transaction(state: &str) -> i32 {
         let status = match state {
             "prepared" => refuse_if_touching(&input),
             "committed" | "aborted" => {
-                recover_in_background_of_git();
+                recover_once_git_exits();
                 0
             }
             _ => 0, // states this version does not know (git 2.54's "preparing") pass
@@ -76,7 +76,14 @@ fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(Stri
     };
     for dir in batch_dirs(&state_dir)? {
         if let Read::Intact { record, .. } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
-            let hit = record.refs.iter().flat_map(|r| [&r.name, &r.target]).find(|n| touched.contains(*n));
+            // `HEAD` and other per-worktree refs of a batch are those of the worktree it ran in.
+            let same_worktree = record.git_dir == repo.git_dir;
+            let hit = record
+                .refs
+                .iter()
+                .flat_map(|r| [&r.name, &r.target])
+                .filter(|n| same_worktree || !crate::refstore::is_per_worktree(n))
+                .find(|n| touched.contains(*n));
             if let Some(name) = hit {
                 return Ok(Some((record.id.clone(), name.clone())));
             }
@@ -85,13 +92,40 @@ fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(Stri
     Ok(None)
 }
 
-/// In `committed`/`aborted` (git has released its locks): recover, report failures, never fail.
-fn recover_in_background_of_git() {
+/// In `committed`/`aborted`: recovery must not run inside this hook. git may still hold locks
+/// (a delete of a packed ref runs a nested packed-refs transaction whose `committed` comes while
+/// the outer transaction holds its ref locks): recovering there would take or delete those locks,
+/// or wait on them forever. So a detached `git atomic hook recover-after <git's pid>` waits for
+/// the git command to exit, then recovers; the user's command is never slowed or failed by it.
+fn recover_once_git_exits() {
+    use std::os::unix::process::CommandExt;
+    let git_pid = std::os::unix::process::parent_id();
+    let Ok(exe) = std::env::current_exe() else { return };
+    let spawned = Command::new(exe)
+        .args(["hook", "recover-after", &git_pid.to_string()])
+        // No inherited pipe: whoever reads git's output must see it end when git does.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("warning: git atomic hook could not start recovery: {e}");
+    }
+}
+
+/// Waits for process `pid` (the git command that ran the hook) to exit, then recovers every
+/// interrupted batch. Nobody sees its output or status: what it could not do, the next
+/// `git atomic` command reports.
+pub fn recover_after(pid: u32) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while is_running(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let result = (|| -> Result<()> {
         let repo = Repo::discover()?;
-        let Some(lock) = lock::try_acquire(&repo.state_dir())? else {
-            return Ok(());
-        };
+        let wait = std::time::Duration::from_secs(repo.settings.lock_timeout);
+        let lock = lock::acquire(&repo.state_dir(), wait)?;
         for recovered in recover_all(&repo, &lock)? {
             if let Action::Conflict(why) = recovered.action {
                 eprintln!("warning: git-atomic batch {} needs attention: {}", recovered.id, why.join("; "));
@@ -100,8 +134,17 @@ fn recover_in_background_of_git() {
         Ok(())
     })();
     if let Err(e) = result {
-        eprintln!("warning: git atomic hook could not recover: {e}");
+        eprintln!("warning: git atomic could not recover after the hook: {e}");
     }
+    0
+}
+
+/// Whether `pid` still runs (a zombie, exited but not yet reaped, holds no lock any more).
+fn is_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may contain anything.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
 }
 
 /// Runs the hook that was installed before ours, with the same arguments and input.

@@ -87,7 +87,8 @@ pub fn recover_one(repo: &Repo, dir: &Path) -> Result<Recovered> {
             Ok(Recovered { id, action: Action::RolledBack })
         }
         Read::Intact { record, committed: false } => {
-            let target = open_target(repo, &record)?;
+            // A worktree removed since: its per-worktree refs went with it; shared ones are ours.
+            let target = open_target(repo, &record).or_else(|_| open_target_fallback(repo))?;
             remove_own_locks(&target, &record, &journal_path, false)?;
             remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
             Ok(Recovered { id, action: Action::RolledBack })
@@ -113,24 +114,20 @@ fn needs_attention(dir: &Path, id: String, journal_path: &Path) -> Result<Recove
 
 /// The repository (worktree) the batch was applied in: its per-worktree refs and its files.
 fn open_target(repo: &Repo, record: &Record) -> Result<Repo> {
-    if record.git_dir == repo.git_dir && record.work_tree == repo.work_tree {
-        return Repo::open(
-            repo.git.exe().to_path_buf(),
-            repo.git_dir.clone(),
-            repo.common_dir.clone(),
-            repo.work_tree.clone(),
-        );
-    }
-    Repo::open(
-        repo.git.exe().to_path_buf(),
-        record.git_dir.clone(),
-        repo.common_dir.clone(),
-        record.work_tree.clone(),
-    )
+    let exe = repo.git.exe().to_path_buf();
+    Repo::open(exe, record.git_dir.clone(), repo.common_dir.clone(), record.work_tree.clone())
 }
 
 fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
-    let target = open_target(repo, record)?;
+    let target = match open_target(repo, record) {
+        Ok(target) => target,
+        Err(e) => {
+            let why = format!("the worktree the batch was applied in cannot be opened: {}", e.message);
+            std::fs::write(dir.join(CONFLICT_FILE), format!("{why}\n"))
+                .io_context(|| format!("cannot write to '{}'", dir.display()))?;
+            return Ok(Recovered { id: record.id.clone(), action: Action::Conflict(vec![why]) });
+        }
+    };
     let journal_path = dir.join(journal::JOURNAL_FILE);
     let mut conflicts = remove_own_locks(&target, record, &journal_path, true)?;
     let repaired = remove_torn_refs(&target, record, lock_floor(&journal_path))?;
@@ -378,6 +375,12 @@ fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
     }
 }
 
+/// The current repository, for rolling back a batch whose worktree is gone.
+fn open_target_fallback(repo: &Repo) -> Result<Repo> {
+    let exe = repo.git.exe().to_path_buf();
+    Repo::open(exe, repo.git_dir.clone(), repo.common_dir.clone(), repo.work_tree.clone())
+}
+
 /// Waits (briefly) for an `update-ref` of this batch that outlived its parent to finish aborting
 /// or committing, so that recovery never races git over the same lock files.
 fn wait_for_orphan_update_ref(dir: &Path, id: &str) {
@@ -389,7 +392,8 @@ fn wait_for_orphan_update_ref(dir: &Path, id: &str) {
     };
     let environ = PathBuf::from(format!("/proc/{pid}/environ"));
     let marker = format!("{}={id}", crate::git::OWN_TRANSACTION_ENV);
-    for _ in 0..500 {
+    // A 100,000-ref commit takes git over 10 s here; two minutes covers far larger ones.
+    for _ in 0..12_000 {
         let Ok(env) = std::fs::read(&environ) else {
             return;
         };

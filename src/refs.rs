@@ -73,6 +73,12 @@ pub fn prepare(
         .and_then(|_| process.call("prepare"));
     match result {
         Ok(()) => Ok(PreparedRefs { process, created_dirs }),
+        Err(stderr) if stderr.starts_with(crate::git::KILLED_PREFIX) => {
+            // Its lock files (and their directories) are still there: only recovery, with the
+            // journal, can tell them from other processes' locks.
+            let line = stderr.lines().next().unwrap_or_default().to_string();
+            Err(Error::new(crate::error::Kind::Fatal, line).hint(KILLED_HINT))
+        }
         Err(stderr) => {
             drop(process);
             remove_empty(&created_dirs);
@@ -96,6 +102,9 @@ impl PreparedRefs {
         result.map_err(|e| Error::fatal(format!("git update-ref could not abort: {}", e.trim())))
     }
 }
+
+/// The hint of an update-ref that died holding locks; apply recognises it to recover instead.
+pub const KILLED_HINT: &str = "git died holding its ref locks; they are cleaned up by recovery";
 
 /// Turns git's complaint into our refusal (exit 1) or, when git itself broke, a fatal error.
 fn refusal(stderr: &str) -> Error {

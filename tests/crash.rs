@@ -10,7 +10,6 @@
 //! - `torn_and_corrupt_journals_*`: every truncation and flipped byte of real journals.
 //! - `power_cuts_on_a_loop_mounted_ext4_*`: FS_IOC_SHUTDOWN without log flush, then remount
 //!   (needs root and loop devices; skipped with a message otherwise).
-//! - `an_update_ref_killed_while_it_holds_its_locks_*`: ignored, a known bug (see its reason).
 //!
 //! Environment: `CRASH_LONG=1` full sweeps (every shape, every journal offset); `CRASH_TRIALS=N`
 //! random trials or power cuts; `CRASH_SEED=S` replays a random test (each prints its seed);
@@ -794,8 +793,6 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
 /// hook in state `prepared`, as the OOM killer could) must not leave its lock files behind:
 /// they would refuse every later change of those refs ("File exists").
 #[test]
-#[ignore = "known bug in apply.rs: its roll-back after a failed prepare removes the journal but \
-            not the locks of an update-ref that died (the system-call sweep finds it in long mode)"]
 fn an_update_ref_killed_while_it_holds_its_locks_leaves_none_behind() {
     let fx = batches::fixture();
     let before = observe(&fx.repo);

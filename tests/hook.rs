@@ -25,6 +25,15 @@ fn pending_batches(git_common_dir: &Path) -> usize {
     std::fs::read_dir(git_common_dir.join("atomic/batches")).map(|d| d.count()).unwrap_or(0)
 }
 
+/// The hook recovers from a detached process once the git command has exited: wait for it.
+fn pending_after_hook(git_common_dir: &Path) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pending_batches(git_common_dir) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    pending_batches(git_common_dir)
+}
+
 #[test]
 fn a_plain_update_ref_finishes_a_batch_interrupted_after_its_commit_point() {
     let repo = Repo::new();
@@ -32,7 +41,7 @@ fn a_plain_update_ref_finishes_a_batch_interrupted_after_its_commit_point() {
     crash_apply(&repo, "committed", BATCH);
     assert_eq!(pending_batches(&repo.dir.join(".git")), 1);
     repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
-    assert_eq!(pending_batches(&repo.dir.join(".git")), 0, "the hook should have recovered the batch");
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0, "the hook should have recovered the batch");
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
     assert_eq!(repo.read("dir/new.txt"), "new\n");
 }
@@ -46,7 +55,7 @@ fn a_plain_commit_rolls_back_a_batch_interrupted_before_its_commit_point() {
     repo.write("other.txt", "x");
     repo.git(&["add", "other.txt"]);
     repo.git(&["commit", "-q", "-m", "unrelated"]);
-    assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), None);
     assert!(!repo.exists("dir/new.txt"));
     assert!(!repo.exists("dir"), "the batch's directories must not survive a roll-back");
@@ -94,6 +103,7 @@ fn an_existing_hook_keeps_running_with_the_same_input_and_its_refusal_counts() {
     repo.git(&["update-ref", "refs/heads/allowed2", "HEAD"]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("prepared refs/heads/allowed2"), "{text}");
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
 }
 
@@ -130,7 +140,7 @@ fn core_hooks_path_relative_and_absolute_is_honoured() {
         assert!(dir.join("reference-transaction").exists(), "hook not in {}", dir.display());
         crash_apply(&repo, "committed", BATCH);
         repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
-        assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
+        assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
     }
 }
 
@@ -147,7 +157,7 @@ fn a_batch_interrupted_in_a_linked_worktree_is_finished_from_the_main_one_into_i
     assert!(!out.status.success());
     assert_eq!(pending_batches(&repo.dir.join(".git")), 1, "state lives in the common dir");
     repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
-    assert_eq!(pending_batches(&repo.dir.join(".git")), 0);
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
     assert!(linked.join("only-in-linked.txt").exists());
     assert!(!repo.exists("only-in-linked.txt"));
     assert!(repo.ref_value("refs/heads/from-linked").is_some());
@@ -159,7 +169,7 @@ fn a_bare_repository_takes_refs_only_and_its_hook_recovers() {
     install(&repo);
     crash_apply(&repo, "committed", "refs:\n  - create: refs/heads/topic\n    to: main\n");
     repo.git(&["update-ref", "refs/heads/unrelated", "main"]);
-    assert_eq!(pending_batches(&repo.dir), 0);
+    assert_eq!(pending_after_hook(&repo.dir), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("main")));
     repo.apply("files:\n  - write: a\n    content: x\n").expect(2);
 }
@@ -167,4 +177,40 @@ fn a_bare_repository_takes_refs_only_and_its_hook_recovers() {
 fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Review finding: deleting a ref when packed-refs exists runs a nested packed-refs transaction
+/// whose `committed`/`aborted` hook comes while git still holds the outer locks. Recovering
+/// there took git's locks and lost the batch's update (or, with an infinite lock timeout, hung).
+#[test]
+fn a_branch_delete_with_packed_refs_is_refused_and_the_batch_still_lands() {
+    let repo = Repo::new();
+    let a = repo.rev("HEAD");
+    repo.git(&["branch", "other"]);
+    repo.git(&["pack-refs", "--all"]);
+    repo.git(&["branch", "topic"]);
+    install(&repo);
+    let b = repo.commit_id("b");
+    crash_apply(
+        &repo,
+        "committed",
+        &format!("refs:\n  - update: refs/heads/topic\n    to: {b}\n    from: {a}\n"),
+    );
+    let out = repo.git_cmd(&["-c", "core.filesRefLockTimeout=-1", "branch", "-D", "topic"]).output().unwrap();
+    assert!(!out.status.success(), "the delete must be refused: {out:?}");
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(b));
+}
+
+/// Review finding: a batch that moved the main worktree's HEAD refused commits in every
+/// linked worktree, whose HEAD is another ref.
+#[test]
+fn a_batch_on_one_worktrees_head_does_not_block_another_worktrees_head() {
+    let repo = Repo::new();
+    install(&repo);
+    let linked = repo.tmp.path().join("linked");
+    repo.git(&["worktree", "add", "-q", "-b", "side", linked.to_str().unwrap()]);
+    crash_apply(&repo, "committed", "refs:\n  - update: HEAD\n    to: HEAD\n");
+    repo.git_in(&linked, &["commit", "-q", "--allow-empty", "-m", "in the linked worktree"]);
+    assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
 }

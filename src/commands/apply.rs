@@ -86,7 +86,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let record = &journaled.record;
     let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
     let prepared = prepare_refs(&repo, &record.refs, &record.message, &record.id, Some(&pid_file))
-        .inspect_err(|_| roll_back(&repo, &journaled))?;
+        .inspect_err(|e| roll_back(&repo, &journaled, e))?;
     trace::stage("prepare-refs");
     crash::point("prepared");
     commit_point(&repo, &journaled, prepared)?;
@@ -190,7 +190,7 @@ fn commit_point(repo: &Repo, journaled: &Journaled, prepared: Option<PreparedRef
         if let Some(prepared) = prepared {
             let _ = prepared.abort();
         }
-        roll_back(repo, journaled);
+        roll_back(repo, journaled, &e);
         return Err(e);
     }
     crash::point("committed");
@@ -273,8 +273,13 @@ fn after_commit_point(e: Error, journaled: &Journaled) -> Error {
 }
 
 /// Before the commit point: removes the staged files and the journal; nothing else changed.
-fn roll_back(repo: &Repo, journaled: &Journaled) {
-    let _ = recover::remove_batch_dir(&journaled.staged.batch_dir, &repo.state_dir(), repo.settings.fsync);
+/// When git died holding its locks, recovery removes the batch's own lock files too.
+fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
+    let dir = &journaled.staged.batch_dir;
+    if error.hints.iter().any(|h| h == refs::KILLED_HINT) && recover::recover_one(repo, dir).is_ok() {
+        return;
+    }
+    let _ = recover::remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync);
 }
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.

@@ -8,6 +8,7 @@ use crate::repo::Repo;
 pub fn run(args: &HookArgs) -> i32 {
     let result = match &args.action {
         HookAction::ReferenceTransaction { state } => return hook::reference_transaction(state),
+        HookAction::RecoverAfter { pid } => return hook::recover_after(*pid),
         HookAction::Install => Repo::discover().and_then(|repo| hook::install(&repo)),
         HookAction::Uninstall => Repo::discover().and_then(|repo| hook::uninstall(&repo)),
     };
