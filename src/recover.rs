@@ -359,12 +359,17 @@ fn remove_if_recent(path: &Path, floor: Option<SystemTime>) -> Result<bool> {
 /// update-ref was started, which the mtime of its pid file tells (it is written before git is
 /// told to take any lock, by apply and by every recovery alike; a recovery removes the locks of
 /// an earlier update-ref before it starts its own). Without a pid file no update-ref ever ran
-/// for the batch; the journal's mtime then serves. The journal's mtime cannot serve otherwise:
-/// appending the commit record moves it past the locks update-ref took at prepare, which would
-/// make every lock left by a kill after the commit point look foreign and block roll-forward.
+/// for the batch, or a power cut lost the file (it is not synced): the journal's creation time
+/// then serves, durable since barrier 1. Its mtime cannot serve: appending the commit record
+/// moves it past the locks update-ref took at prepare, which would make every lock left by a
+/// kill after the commit point look foreign and block roll-forward.
 fn lock_floor(journal: &Path) -> Option<SystemTime> {
     let pid_file = journal.with_file_name(UPDATE_REF_PID_FILE);
-    std::fs::metadata(&pid_file).or_else(|_| std::fs::metadata(journal)).and_then(|m| m.modified()).ok()
+    if let Ok(time) = std::fs::metadata(pid_file).and_then(|m| m.modified()) {
+        return Some(time);
+    }
+    let meta = std::fs::metadata(journal).ok()?;
+    meta.created().or_else(|_| meta.modified()).ok()
 }
 
 /// Whether a file was made at or after `floor` (file times share the kernel's clock).

@@ -78,7 +78,7 @@ fn recover(args: &RecoverArgs, out: &mut RecoverResult) -> Result<()> {
     }
     Err(Error::new(
         Kind::Interrupted,
-        format!("could not finish batch {}: someone else changed what it touches", stuck.join(", ")),
+        format!("could not finish batch {}: it diverged or its journal is damaged", stuck.join(", ")),
     )
     .hint("run 'git atomic status' to see what diverged")
     .hint("after checking by hand, 'git atomic recover --abandon ID' keeps what is on disk"))
