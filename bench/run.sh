@@ -70,7 +70,7 @@ small_script_nosync='printf "hello\n" > .f.txt.tmp && mv .f.txt.tmp f.txt && pri
 printf 'refs:\n  - update: refs/heads/x\n    to: %s\nfiles:\n  - write: f.txt\n    content: "hello\\n"\n' "$commit" >"$work/small.yaml"
 pair "1 ref + 1 file" 21 1.2 "$atomic apply -q $work/small.yaml" "$small_script"
 # The config reaches the binary as git's own `git -c` would pass it, without git's extra exec.
-nofsync='env GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.fsync GIT_CONFIG_VALUE_0=false'
+nofsync='GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.fsync GIT_CONFIG_VALUE_0=false'
 pair "1 ref + 1 file, atomic.fsync=false" 21 1.1 "$nofsync $atomic apply -q $work/small.yaml" "$small_script_nosync"
 gen m100 100 100
 pair "100 refs + 100 files" 11 1.2 "$atomic apply -q $work/m100/batch.yaml" "$baseline run $work/m100/plan"

@@ -187,15 +187,37 @@ pub fn record_of(staged: &Staged, git_dir: &Path) -> Record {
 pub fn write(staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
     let record = record_of(&staged, git_dir);
     let path = staged.batch_dir.join(JOURNAL_FILE);
-    let body = serde_json::to_string(&record)
-        .map_err(|e| Error::fatal(format!("cannot encode the journal: {e}")))?;
-    let text = format!("{HEADER}{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes()));
-    let mut file =
-        std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;
-    file.write_all(text.as_bytes()).io_context(|| format!("cannot write '{}'", path.display()))?;
+    let failed = |e: &dyn std::fmt::Display| Error::fatal(format!("cannot write '{}': {e}", path.display()));
+    let file = std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;
+    // Streamed through the checksum: a 100,000-entry record never exists as one string.
+    let mut out = Checksummed { inner: std::io::BufWriter::new(file), crc: crc32fast::Hasher::new() };
+    out.inner.write_all(HEADER.as_bytes()).map_err(|e| failed(&e))?;
+    serde_json::to_writer(&mut out, &record).map_err(|e| failed(&e))?;
+    let crc = out.crc.finalize();
+    let mut file = out.inner;
+    write!(file, "\ncrc32 {crc:08x}\n").and_then(|_| file.flush()).map_err(|e| failed(&e))?;
+    drop(file);
     barrier.add(&path);
     barrier.flush()?;
     Ok(Journaled { staged, record, path })
+}
+
+/// A writer that feeds everything it passes on into a CRC-32.
+struct Checksummed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The commit record's exact bytes for a batch id.

@@ -155,40 +155,22 @@ impl RefDirs {
     /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
     /// deepest first: git creates them for its lock files and leaves them behind when it refuses.
     fn missing_parents(&self, names: &[&str]) -> Vec<PathBuf> {
+        // Many refs share few directories: each directory is looked at once.
+        let parents: std::collections::BTreeSet<(&Path, &str)> = names
+            .iter()
+            .flat_map(|name| name.match_indices('/').map(move |(i, _)| (self.base_for(name), &name[..i])))
+            .collect();
         let mut missing = std::collections::BTreeSet::new();
-        for name in names {
-            let base = self.base_for(name);
-            for prefix in [base.to_path_buf(), base.join("logs")] {
-                let mut dir = prefix.clone();
-                let components: Vec<&str> = name.split('/').collect();
-                for component in &components[..components.len().saturating_sub(1)] {
-                    dir.push(component);
-                    if !dir.exists() {
-                        missing.insert(dir.clone());
-                    }
+        for (base, parent) in parents {
+            for dir in [base.join(parent), base.join("logs").join(parent)] {
+                if !dir.exists() {
+                    missing.insert(dir);
                 }
             }
         }
         let mut list: Vec<PathBuf> = missing.into_iter().collect();
         list.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         list
-    }
-
-    /// Paths whose durability makes these refs durable: each loose ref file, its reflog, the
-    /// directories holding them, and `packed-refs` (deletes rewrite it).
-    pub fn durable_paths(&self, names: &[&str]) -> Vec<PathBuf> {
-        let mut paths =
-            vec![self.common_dir.join("packed-refs"), self.common_dir.clone(), self.git_dir.clone()];
-        for name in names {
-            let base = self.base_for(name);
-            for file in [base.join(name), base.join("logs").join(name)] {
-                if let Some(parent) = file.parent() {
-                    paths.push(parent.to_path_buf());
-                }
-                paths.push(file);
-            }
-        }
-        paths
     }
 }
 

@@ -12,15 +12,6 @@ fn install(repo: &Repo) {
     repo.atomic(&["hook", "install"]).expect(0);
 }
 
-/// Runs apply with a crash point; the process must die by SIGKILL.
-fn crash_apply(repo: &Repo, point: &str, batch: &str) {
-    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
-    cmd.env("GIT_TEST_ATOMIC_CRASH", point);
-    let out = common::run_with_stdin(&mut cmd, batch.as_bytes());
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(9), "apply should have been killed at {point}: {out:?}");
-}
-
 fn pending_batches(git_common_dir: &Path) -> usize {
     std::fs::read_dir(git_common_dir.join("atomic/batches")).map(|d| d.count()).unwrap_or(0)
 }
@@ -38,7 +29,7 @@ fn pending_after_hook(git_common_dir: &Path) -> usize {
 fn a_plain_update_ref_finishes_a_batch_interrupted_after_its_commit_point() {
     let repo = Repo::new();
     install(&repo);
-    crash_apply(&repo, "committed", BATCH);
+    repo.crash_apply("committed", BATCH);
     assert_eq!(pending_batches(&repo.dir.join(".git")), 1);
     repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
     assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0, "the hook should have recovered the batch");
@@ -51,7 +42,7 @@ fn a_plain_commit_rolls_back_a_batch_interrupted_before_its_commit_point() {
     let repo = Repo::new();
     install(&repo);
     let before = repo.snapshot();
-    crash_apply(&repo, "prepared", BATCH);
+    repo.crash_apply("prepared", BATCH);
     repo.write("other.txt", "x");
     repo.git(&["add", "other.txt"]);
     repo.git(&["commit", "-q", "-m", "unrelated"]);
@@ -66,7 +57,7 @@ fn a_plain_commit_rolls_back_a_batch_interrupted_before_its_commit_point() {
 fn a_plain_git_command_on_a_ref_of_an_interrupted_batch_is_refused_with_the_batch_named() {
     let repo = Repo::new();
     install(&repo);
-    crash_apply(&repo, "committed", BATCH);
+    repo.crash_apply("committed", BATCH);
     let out = repo.git_cmd(&["update-ref", "refs/heads/topic", "HEAD"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -99,7 +90,7 @@ fn an_existing_hook_keeps_running_with_the_same_input_and_its_refusal_counts() {
     let out = repo.git_cmd(&["update-ref", "refs/heads/forbidden", "HEAD"]).output().unwrap();
     assert!(!out.status.success(), "the chained hook's refusal must be respected");
     // With a batch pending, the binary runs the chained hook itself.
-    crash_apply(&repo, "committed", BATCH);
+    repo.crash_apply("committed", BATCH);
     repo.git(&["update-ref", "refs/heads/allowed2", "HEAD"]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("prepared refs/heads/allowed2"), "{text}");
@@ -138,7 +129,7 @@ fn core_hooks_path_relative_and_absolute_is_honoured() {
         install(&repo);
         let dir = if relative { repo.dir.join("myhooks") } else { std::path::PathBuf::from(&path) };
         assert!(dir.join("reference-transaction").exists(), "hook not in {}", dir.display());
-        crash_apply(&repo, "committed", BATCH);
+        repo.crash_apply("committed", BATCH);
         repo.git(&["update-ref", "refs/heads/unrelated", "HEAD"]);
         assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
     }
@@ -167,7 +158,7 @@ fn a_batch_interrupted_in_a_linked_worktree_is_finished_from_the_main_one_into_i
 fn a_bare_repository_takes_refs_only_and_its_hook_recovers() {
     let repo = Repo::init(&["--bare"]);
     install(&repo);
-    crash_apply(&repo, "committed", "refs:\n  - create: refs/heads/topic\n    to: main\n");
+    repo.crash_apply("committed", "refs:\n  - create: refs/heads/topic\n    to: main\n");
     repo.git(&["update-ref", "refs/heads/unrelated", "main"]);
     assert_eq!(pending_after_hook(&repo.dir), 0);
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("main")));
@@ -191,8 +182,7 @@ fn a_branch_delete_with_packed_refs_is_refused_and_the_batch_still_lands() {
     repo.git(&["branch", "topic"]);
     install(&repo);
     let b = repo.commit_id("b");
-    crash_apply(
-        &repo,
+    repo.crash_apply(
         "committed",
         &format!("refs:\n  - update: refs/heads/topic\n    to: {b}\n    from: {a}\n"),
     );
@@ -210,7 +200,7 @@ fn a_batch_on_one_worktrees_head_does_not_block_another_worktrees_head() {
     install(&repo);
     let linked = repo.tmp.path().join("linked");
     repo.git(&["worktree", "add", "-q", "-b", "side", linked.to_str().unwrap()]);
-    crash_apply(&repo, "committed", "refs:\n  - update: HEAD\n    to: HEAD\n");
+    repo.crash_apply("committed", "refs:\n  - update: HEAD\n    to: HEAD\n");
     repo.git_in(&linked, &["commit", "-q", "--allow-empty", "-m", "in the linked worktree"]);
     assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
 }

@@ -4,20 +4,12 @@
 mod common;
 
 use common::Repo;
-use std::os::unix::process::ExitStatusExt;
-
-fn crash_apply(repo: &Repo, point: &str, batch: &str) {
-    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
-    cmd.env("GIT_TEST_ATOMIC_CRASH", point);
-    let out = common::run_with_stdin(&mut cmd, batch.as_bytes());
-    assert_eq!(out.status.signal(), Some(9), "apply should have died at {point}: {out:?}");
-}
 
 #[test]
 fn a_conflicting_roll_forward_exits_3_is_explained_by_status_and_can_be_abandoned() {
     let repo = Repo::new();
     let batch = "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: \"batch\\n\"\n  - write: b.txt\n    content: \"batch\\n\"\n";
-    crash_apply(&repo, "committed", batch);
+    repo.crash_apply("committed", batch);
     repo.write("a.txt", "someone else\n");
 
     let out = repo.atomic(&["recover", "--json"]);
@@ -71,7 +63,7 @@ fn recover_with_nothing_to_do_exits_0_and_says_so_in_json() {
 #[test]
 fn a_batch_is_validated_against_the_refs_as_recovery_leaves_them() {
     let repo = Repo::new();
-    crash_apply(&repo, "committed", "refs:\n  - create: refs/heads/r\n    to: HEAD\n");
+    repo.crash_apply("committed", "refs:\n  - create: refs/heads/r\n    to: HEAD\n");
     let out = repo.apply("refs:\n  - delete: refs/heads/r\n");
     out.expect(0);
     assert_eq!(out.json()["refs"][0]["old"], repo.rev("HEAD"));

@@ -232,6 +232,15 @@ impl Repo {
         self.git_stdin(&["hash-object", "-w", "--stdin"], bytes).trim().to_string()
     }
 
+    /// Runs `apply` with the named crash point; the process must die there by SIGKILL.
+    pub fn crash_apply(&self, point: &str, batch: &str) {
+        use std::os::unix::process::ExitStatusExt;
+        let mut cmd = self.atomic_cmd(&["apply", "-"]);
+        cmd.env("GIT_TEST_ATOMIC_CRASH", point);
+        let out = run_with_stdin(&mut cmd, batch.as_bytes());
+        assert_eq!(out.status.signal(), Some(9), "apply should have been killed at {point}: {out:?}");
+    }
+
     /// Every file, directory and symlink under the repository (`.git` included, `.git/atomic`
     /// excluded), with type, mode and content: two equal snapshots mean byte-identical trees.
     pub fn snapshot(&self) -> BTreeMap<String, String> {
