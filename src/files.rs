@@ -121,10 +121,17 @@ impl<'a> Mover<'a> {
 
     /// A conflict when a parent of `path` became a symlink or a file since the batch was checked:
     /// nothing is read, written or removed through it (it could lead outside the work tree).
-    fn symlinked_parent(&self, path: &str) -> Option<Outcome> {
+    /// Directories found real are remembered in `checked_dirs`, which `make_parents` shares.
+    fn symlinked_parent(&mut self, path: &str) -> Option<Outcome> {
         for dir in paths::parents(path) {
-            match std::fs::symlink_metadata(self.work_tree.join(dir)) {
-                Ok(m) if m.is_dir() => {}
+            let full = self.work_tree.join(dir);
+            if self.checked_dirs.contains(&full) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {
+                    self.checked_dirs.insert(full);
+                }
                 Ok(_) => return Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))),
                 Err(_) => return None,
             }

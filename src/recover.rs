@@ -19,7 +19,7 @@ use crate::error::{Error, IoContext, Kind, Result};
 use crate::files::{Mover, Outcome as FileOutcome};
 use crate::journal::{self, JournalRef, Read, Record, decode_ref};
 use crate::lock::BatchLock;
-use crate::refs::{self, RefDirs};
+use crate::refs;
 use crate::refstore::{RefStore, RefValue};
 use crate::repo::Repo;
 use crate::validate::RefVerb;
@@ -88,7 +88,8 @@ pub fn recover_one(repo: &Repo, dir: &Path) -> Result<Recovered> {
         }
         Read::Intact { record, committed: false } => {
             // A worktree removed since: its per-worktree refs went with it; shared ones are ours.
-            let target = open_target(repo, &record).or_else(|_| open_target_fallback(repo))?;
+            let current = || open_worktree(repo, &repo.git_dir, repo.work_tree.as_ref());
+            let target = open_target(repo, &record).or_else(|_| current())?;
             remove_own_locks(&target, &record, &journal_path, false)?;
             remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
             Ok(Recovered { id, action: Action::RolledBack })
@@ -107,15 +108,27 @@ fn needs_attention(dir: &Path, id: String, journal_path: &Path) -> Result<Recove
         journal_path.display(),
         dir.display()
     );
-    std::fs::write(dir.join(CONFLICT_FILE), format!("{why}\n"))
+    keep_for_attention(dir, id, vec![why])
+}
+
+/// Leaves the batch where it is, with a `conflict` file giving the reasons (for `status`), and
+/// reports it as needing attention (exit 3).
+fn keep_for_attention(dir: &Path, id: String, reasons: Vec<String>) -> Result<Recovered> {
+    let text: String = reasons.iter().map(|c| format!("{c}\n")).collect();
+    std::fs::write(dir.join(CONFLICT_FILE), text)
         .io_context(|| format!("cannot write to '{}'", dir.display()))?;
-    Ok(Recovered { id, action: Action::Conflict(vec![why]) })
+    Ok(Recovered { id, action: Action::Conflict(reasons) })
 }
 
 /// The repository (worktree) the batch was applied in: its per-worktree refs and its files.
 fn open_target(repo: &Repo, record: &Record) -> Result<Repo> {
+    open_worktree(repo, &record.git_dir, record.work_tree.as_ref())
+}
+
+/// Opens one worktree of `repo`'s repository by its git dir and work tree.
+fn open_worktree(repo: &Repo, git_dir: &Path, work_tree: Option<&PathBuf>) -> Result<Repo> {
     let exe = repo.git.exe().to_path_buf();
-    Repo::open(exe, record.git_dir.clone(), repo.common_dir.clone(), record.work_tree.clone())
+    Repo::open(exe, git_dir.to_path_buf(), repo.common_dir.clone(), work_tree.cloned())
 }
 
 fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
@@ -123,9 +136,7 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
         Ok(target) => target,
         Err(e) => {
             let why = format!("the worktree the batch was applied in cannot be opened: {}", e.message);
-            std::fs::write(dir.join(CONFLICT_FILE), format!("{why}\n"))
-                .io_context(|| format!("cannot write to '{}'", dir.display()))?;
-            return Ok(Recovered { id: record.id.clone(), action: Action::Conflict(vec![why]) });
+            return keep_for_attention(dir, record.id.clone(), vec![why]);
         }
     };
     let journal_path = dir.join(journal::JOURNAL_FILE);
@@ -154,10 +165,7 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     barrier.flush()?;
     crash::point("recover-synced");
     if !conflicts.is_empty() {
-        let text: String = conflicts.iter().map(|c| format!("{c}\n")).collect();
-        std::fs::write(dir.join(CONFLICT_FILE), text)
-            .io_context(|| format!("cannot write to '{}'", dir.display()))?;
-        return Ok(Recovered { id: record.id.clone(), action: Action::Conflict(conflicts) });
+        return keep_for_attention(dir, record.id.clone(), conflicts);
     }
     remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)?;
     Ok(Recovered { id: record.id.clone(), action: Action::RolledForward })
@@ -174,7 +182,7 @@ fn remove_torn_refs(target: &Repo, record: &Record, floor: Option<SystemTime>) -
     if target.settings.reftable {
         return Ok(Vec::new()); // one rename of tables.list commits a reftable: nothing to tear
     }
-    let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
+    let dirs = target.ref_dirs();
     let mut repaired = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
         let Some(want) = file_content(&decode_ref(&r.new)?) else {
@@ -238,7 +246,7 @@ fn roll_refs_forward(
         changed.push(r.target.as_str());
     }
     if !lines.is_empty() {
-        let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
+        let dirs = target.ref_dirs();
         let pid_file = dirs_pid_file(record, target);
         let prepared =
             refs::prepare(&target.git, &dirs, &record.message, &record.id, &lines, &changed, Some(&pid_file))
@@ -268,7 +276,7 @@ fn roll_refs_forward(
 /// our own roll-forward included. Reftable stacks get the same treatment for `tables.list.lock`.
 fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: bool) -> Result<Vec<String>> {
     let floor = lock_floor(journal);
-    let dirs = RefDirs { git_dir: target.git_dir.clone(), common_dir: target.common_dir.clone() };
+    let dirs = target.ref_dirs();
     let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git) {
         let content = file_content(&decode_ref(&r.new)?);
@@ -378,12 +386,6 @@ fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
         (Some(floor), Ok(made)) => made >= floor,
         _ => false,
     }
-}
-
-/// The current repository, for rolling back a batch whose worktree is gone.
-fn open_target_fallback(repo: &Repo) -> Result<Repo> {
-    let exe = repo.git.exe().to_path_buf();
-    Repo::open(exe, repo.git_dir.clone(), repo.common_dir.clone(), repo.work_tree.clone())
 }
 
 /// Waits (briefly) for an `update-ref` of this batch that outlived its parent to finish aborting
