@@ -155,10 +155,14 @@ impl UpdateRefProcess {
         self.child.id()
     }
 
-    /// Sends command lines without waiting for an answer (updates are answered only at `prepare`).
-    pub fn send(&mut self, lines: &[u8]) -> Result<(), String> {
+    /// Sends command lines without waiting for an answer (updates are answered only at `prepare`),
+    /// buffered into large writes.
+    pub fn send(&mut self, mut lines: impl Iterator<Item = String>) -> Result<(), String> {
         let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
-        stdin.write_all(lines).map_err(|_| self.failure_text())
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdin);
+        let sent = lines.try_for_each(|line| out.write_all(line.as_bytes())).and_then(|_| out.flush());
+        drop(out);
+        sent.map_err(|_| self.failure_text())
     }
 
     /// Sends one protocol verb and waits for git's `<verb>: ok`; on failure returns git's stderr.

@@ -18,7 +18,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::parse::Mode;
 use crate::refstore::RefValue;
 use crate::stage::Staged;
-use crate::validate::{RefChange, RefVerb};
+use crate::validate::RefChange;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -40,17 +40,9 @@ pub struct Record {
     pub removes: Vec<JournalRemove>,
 }
 
-/// A ref change as journaled: values are `absent`, a hex id, or `ref:<name>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalRef {
-    pub entry: usize,
-    pub verb: RefVerb,
-    pub name: String,
-    pub target: String,
-    pub old: String,
-    pub new: String,
-    pub via_git: bool,
-}
+/// A ref change as journaled: the validated change itself, moved (not copied) into the record,
+/// so that a 100,000-ref batch is held once. Values are written `absent`, a hex id, or `ref:<name>`.
+pub type JournalRef = RefChange;
 
 /// A file put as journaled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,26 +101,30 @@ mod hex_id {
     }
 }
 
-/// Encodes a ref value for the journal.
-pub fn encode_ref(value: &RefValue) -> String {
-    match value {
-        RefValue::Absent => "absent".into(),
-        RefValue::Id(id) => id.to_string(),
-        RefValue::Symbolic(target) => format!("ref:{target}"),
+/// Ref values in the journal are strings, readable with `cat`: `absent`, a hex id, `ref:<name>`.
+impl Serialize for RefValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            RefValue::Absent => s.serialize_str("absent"),
+            RefValue::Id(id) => s.collect_str(id),
+            RefValue::Symbolic(target) => s.collect_str(&format_args!("ref:{target}")),
+        }
     }
 }
 
-/// Decodes a journaled ref value.
-pub fn decode_ref(text: &str) -> Result<RefValue> {
-    if text == "absent" {
-        return Ok(RefValue::Absent);
+impl<'de> Deserialize<'de> for RefValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "absent" {
+            return Ok(RefValue::Absent);
+        }
+        if let Some(target) = text.strip_prefix("ref:") {
+            return Ok(RefValue::Symbolic(target.to_string()));
+        }
+        ObjectId::from_hex(text.as_bytes())
+            .map(RefValue::Id)
+            .map_err(|_| serde::de::Error::custom(format!("bad ref value '{text}'")))
     }
-    if let Some(target) = text.strip_prefix("ref:") {
-        return Ok(RefValue::Symbolic(target.to_string()));
-    }
-    ObjectId::from_hex(text.as_bytes())
-        .map(RefValue::Id)
-        .map_err(|_| Error::fatal(format!("journal holds a bad ref value '{text}'")))
 }
 
 /// A staged batch whose journal is durable: recovery can now undo or finish it.
@@ -139,28 +135,16 @@ pub struct Journaled {
     pub path: PathBuf,
 }
 
-/// The journal form of a validated ref change.
-pub fn journal_ref(r: &RefChange) -> JournalRef {
-    JournalRef {
-        entry: r.entry,
-        verb: r.verb,
-        name: r.name.clone(),
-        target: r.target.clone(),
-        old: encode_ref(&r.old),
-        new: encode_ref(&r.new),
-        via_git: r.via_git,
-    }
-}
-
-/// Builds the record of a staged batch.
-pub fn record_of(staged: &Staged, git_dir: &Path) -> Record {
+/// Builds the record of a staged batch; the ref changes move from the batch into the record.
+pub fn record_of(staged: &mut Staged, git_dir: &Path) -> Record {
+    let refs = std::mem::take(&mut staged.checked.batch.refs);
     let checked = &staged.checked;
     Record {
         id: checked.batch.id.clone(),
         message: checked.batch.message.clone(),
         git_dir: git_dir.to_path_buf(),
         work_tree: checked.work_tree.clone(),
-        refs: checked.batch.refs.iter().map(journal_ref).collect(),
+        refs,
         puts: staged
             .puts
             .iter()
@@ -184,8 +168,8 @@ pub fn record_of(staged: &Staged, git_dir: &Path) -> Record {
 
 /// Writes the journal and flushes the barrier that also holds the staged files: afterwards both
 /// survive power loss (under `atomic.fsync`), and only then may git take ref locks for us.
-pub fn write(staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
-    let record = record_of(&staged, git_dir);
+pub fn write(mut staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
+    let record = record_of(&mut staged, git_dir);
     let path = staged.batch_dir.join(JOURNAL_FILE);
     let failed = |e: &dyn std::fmt::Display| Error::fatal(format!("cannot write '{}': {e}", path.display()));
     let file = std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;

@@ -11,6 +11,10 @@ pub struct ApplyResult {
     pub refs: Vec<RefLine>,
     pub files: Vec<FileLine>,
     pub error: Option<ErrorLine>,
+    /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
+    /// 100,000 ref lines held through the whole apply would be its largest allocation.
+    #[serde(skip)]
+    pub ref_count: usize,
 }
 
 /// One ref of the result: the ref that changes (after following symbolic refs).

@@ -17,7 +17,7 @@ use crate::crash;
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::files::{Mover, Outcome as FileOutcome};
-use crate::journal::{self, JournalRef, Read, Record, decode_ref};
+use crate::journal::{self, JournalRef, Read, Record};
 use crate::lock::BatchLock;
 use crate::refs;
 use crate::refstore::{RefStore, RefValue};
@@ -185,7 +185,7 @@ fn remove_torn_refs(target: &Repo, record: &Record, floor: Option<SystemTime>) -
     let dirs = target.ref_dirs();
     let mut repaired = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
-        let Some(want) = file_content(&decode_ref(&r.new)?) else {
+        let Some(want) = file_content(&r.new) else {
             continue;
         };
         let path = dirs.base_for(&r.target).join(&r.target);
@@ -222,40 +222,45 @@ fn roll_refs_forward(
 ) -> Result<Vec<String>> {
     let store = RefStore::new(&target.gix, &target.git, target.settings.reftable)?;
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
-    let mut lines = String::new();
+    let mut lines = Vec::new();
     let mut changed = Vec::new();
     let mut conflicts = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
-        let (old, new) = (decode_ref(&r.old)?, decode_ref(&r.new)?);
         let now = store.read(&r.target)?;
-        if now == new {
+        if now == r.new {
             continue;
         }
         let was_torn = repaired.contains(&r.target);
-        if now != old && !was_torn {
+        if now != r.old && !was_torn {
             conflicts.push(format!("ref '{}' was moved by someone else", r.target));
             continue;
         }
         // By the target's own name: HEAD may point elsewhere by now, the journaled ref may not.
-        let old = if was_torn { journal::encode_ref(&now) } else { r.old.clone() };
+        let old = if was_torn { now } else { r.old.clone() };
         let direct = JournalRef { name: r.target.clone(), old, ..r.clone() };
-        if r.verb != RefVerb::Symref {
-            lines.push_str("option no-deref\n");
-        }
-        lines.push_str(&refs::command_lines(&direct, &zero)?);
+        let no_deref = if r.verb == RefVerb::Symref { "" } else { "option no-deref\n" };
+        lines.push(format!("{no_deref}{}", refs::command_lines(&direct, &zero)));
         changed.push(r.target.as_str());
     }
     if !lines.is_empty() {
         let dirs = target.ref_dirs();
         let pid_file = dirs_pid_file(record, target);
-        let prepared =
-            refs::prepare(&target.git, &dirs, &record.message, &record.id, &lines, &changed, Some(&pid_file))
-                .map_err(|e| {
-                    Error::new(
-                        Kind::Interrupted,
-                        format!("batch {}: cannot finish its refs: {}", record.id, e.message),
-                    )
-                })?;
+        let (message, id) = (&record.message, &record.id);
+        let prepared = refs::prepare(
+            &target.git,
+            &dirs,
+            message,
+            id,
+            lines.into_iter(),
+            changed.into_iter(),
+            Some(&pid_file),
+        )
+        .map_err(|e| {
+            Error::new(
+                Kind::Interrupted,
+                format!("batch {}: cannot finish its refs: {}", record.id, e.message),
+            )
+        })?;
         prepared.commit().map_err(|e| {
             Error::new(
                 Kind::Interrupted,
@@ -279,7 +284,7 @@ fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: b
     let dirs = target.ref_dirs();
     let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
     for r in record.refs.iter().filter(|r| r.via_git) {
-        let content = file_content(&decode_ref(&r.new)?);
+        let content = file_content(&r.new);
         for name in [&r.name, &r.target] {
             candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
         }

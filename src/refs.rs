@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::git::{Git, UpdateRefProcess};
-use crate::journal::{JournalRef, decode_ref};
+use crate::journal::JournalRef;
 use crate::refstore::RefValue;
 use crate::validate::RefVerb;
 use std::path::{Path, PathBuf};
@@ -22,43 +22,45 @@ pub struct PreparedRefs {
 pub struct OutcomeUnknown(pub String);
 
 /// The `update-ref --stdin` lines of one journaled change (nothing for a no-op).
-pub fn command_lines(change: &JournalRef, zero: &str) -> Result<String> {
+pub fn command_lines(change: &JournalRef, zero: &str) -> String {
     if !change.via_git {
-        return Ok(String::new());
+        return String::new();
     }
-    let old = decode_ref(&change.old)?;
-    let new = decode_ref(&change.new)?;
     let name = &change.name;
     let id_or_zero = |v: &RefValue| v.id().map(|id| id.to_string()).unwrap_or_else(|| zero.to_string());
-    Ok(match change.verb {
+    match change.verb {
         RefVerb::Update | RefVerb::Create => {
-            format!("update {name} {} {}\n", id_or_zero(&new), id_or_zero(&old))
+            format!("update {name} {} {}\n", id_or_zero(&change.new), id_or_zero(&change.old))
         }
-        RefVerb::Delete => format!("delete {name} {}\n", id_or_zero(&old)),
-        RefVerb::Verify => format!("verify {name} {}\n", id_or_zero(&old)),
+        RefVerb::Delete => format!("delete {name} {}\n", id_or_zero(&change.old)),
+        RefVerb::Verify => format!("verify {name} {}\n", id_or_zero(&change.old)),
         RefVerb::Symref => {
-            let RefValue::Symbolic(target) = new else {
-                return Err(Error::fatal(format!("journal: symref '{name}' has no target")));
+            // Validation makes a symref's new value symbolic; a journal saying otherwise gets an
+            // empty target, which git refuses, so nothing is written from it.
+            let target = match &change.new {
+                RefValue::Symbolic(target) => target.as_str(),
+                _ => "",
             };
-            let old = match old {
+            let old = match &change.old {
                 RefValue::Symbolic(t) => format!("ref {t}"),
-                other => format!("oid {}", id_or_zero(&other)),
+                other => format!("oid {}", id_or_zero(other)),
             };
             format!("option no-deref\nsymref-update {name} {target} {old}\n")
         }
-    })
+    }
 }
 
 /// Starts a transaction, queues every change and prepares it: on success every lock is held.
 /// On refusal nothing changed, and the empty directories git made for its locks are removed.
 /// `pid_file`, when given, receives git's pid so that recovery can wait for an orphaned git.
-pub fn prepare(
+/// The lines are streamed to git as they are made: a 100,000-ref batch never exists as one string.
+pub fn prepare<'a>(
     git: &Git,
     dirs: &RefDirs,
     message: &str,
     id: &str,
-    lines: &str,
-    changed: &[&str],
+    lines: impl Iterator<Item = String>,
+    changed: impl Iterator<Item = &'a str>,
     pid_file: Option<&Path>,
 ) -> Result<PreparedRefs> {
     let created_dirs = dirs.missing_parents(changed);
@@ -67,10 +69,8 @@ pub fn prepare(
         std::fs::write(pid_file, process.id().to_string())
             .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;
     }
-    let result = process
-        .call("start")
-        .and_then(|_| process.send(lines.as_bytes()))
-        .and_then(|_| process.call("prepare"));
+    let result =
+        process.call("start").and_then(|_| process.send(lines)).and_then(|_| process.call("prepare"));
     match result {
         Ok(()) => Ok(PreparedRefs { process, created_dirs }),
         Err(stderr) if stderr.starts_with(crate::git::KILLED_PREFIX) => {
@@ -154,12 +154,15 @@ impl RefDirs {
 
     /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
     /// deepest first: git creates them for its lock files and leaves them behind when it refuses.
-    fn missing_parents(&self, names: &[&str]) -> Vec<PathBuf> {
-        // Many refs share few directories: each directory is looked at once.
-        let parents: std::collections::BTreeSet<(&Path, &str)> = names
-            .iter()
-            .flat_map(|name| name.match_indices('/').map(move |(i, _)| (self.base_for(name), &name[..i])))
-            .collect();
+    fn missing_parents<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<PathBuf> {
+        // Many refs share few directories: each directory is looked at once. Inserted one by one,
+        // as `collect` would first gather all 300,000 prefixes of 100,000 refs into one vector.
+        let mut parents = std::collections::BTreeSet::new();
+        for name in names {
+            for (i, _) in name.match_indices('/') {
+                parents.insert((self.base_for(name), &name[..i]));
+            }
+        }
         let mut missing = std::collections::BTreeSet::new();
         for (base, parent) in parents {
             for dir in [base.join(parent), base.join("logs").join(parent)] {

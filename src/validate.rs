@@ -37,7 +37,8 @@ pub enum RefVerb {
 }
 
 /// One ref entry, resolved: what the ref it changes holds now and will hold after the batch.
-#[derive(Debug, Clone)]
+/// It is also what the journal records of the entry.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RefChange {
     pub entry: usize,
     pub verb: RefVerb,

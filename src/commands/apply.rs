@@ -35,7 +35,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
             } else if !args.quiet {
                 let id = result.id.as_deref().unwrap_or("");
                 let verb = if args.dry_run { "would apply" } else { "applied" };
-                println!("{verb} batch {id}: {} ref(s), {} file(s)", result.refs.len(), result.files.len());
+                println!("{verb} batch {id}: {} ref(s), {} file(s)", result.ref_count, result.files.len());
             }
             0
         }
@@ -63,6 +63,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     trace::stage("discover");
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = parse::parse(&bytes, &origin)?;
+    drop(bytes);
     trace::stage("parse");
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
@@ -71,7 +72,10 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let batch = validate::validate(file, &repo, args.message.clone())?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
-    out.refs = ref_lines(&batch);
+    out.ref_count = batch.refs.len();
+    if args.json {
+        out.refs = ref_lines(&batch);
+    }
     let mut checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     trace::stage("check");
     if args.dry_run {
@@ -133,19 +137,6 @@ fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Re
     Ok(journaled)
 }
 
-/// The update-ref lines of the batch and the refs they lock.
-fn ref_commands<'a>(repo: &Repo, refs: &'a [journal::JournalRef]) -> Result<(String, Vec<&'a str>)> {
-    let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
-    let mut lines = String::new();
-    let mut names = Vec::new();
-    for r in refs.iter().filter(|r| r.via_git) {
-        lines.push_str(&refs::command_lines(r, &zero)?);
-        names.push(r.name.as_str());
-        names.push(r.target.as_str());
-    }
-    Ok((lines, names))
-}
-
 /// Takes every ref lock through git (`None` when the batch changes no ref); `pid_file` is where
 /// git's pid goes for recovery, or nothing for a dry run.
 fn prepare_refs(
@@ -155,11 +146,13 @@ fn prepare_refs(
     id: &str,
     pid_file: Option<&Path>,
 ) -> Result<Option<PreparedRefs>> {
-    let (lines, names) = ref_commands(repo, refs)?;
-    if lines.is_empty() {
+    if !refs.iter().any(|r| r.via_git) {
         return Ok(None);
     }
-    refs::prepare(&repo.git, &repo.ref_dirs(), message, id, &lines, &names, pid_file)
+    let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
+    let lines = refs.iter().map(|r| refs::command_lines(r, &zero));
+    let locked = refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
+    refs::prepare(&repo.git, &repo.ref_dirs(), message, id, lines, locked, pid_file)
         .map(Some)
         .map_err(|e| name_the_entry(e, refs))
 }
@@ -279,8 +272,7 @@ fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.
 fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
-    let refs: Vec<journal::JournalRef> = checked.batch.refs.iter().map(journal::journal_ref).collect();
-    match prepare_refs(repo, &refs, "git atomic apply --dry-run", &checked.batch.id, None)? {
+    match prepare_refs(repo, &checked.batch.refs, "git atomic apply --dry-run", &checked.batch.id, None)? {
         Some(prepared) => prepared.abort(),
         None => Ok(()),
     }
