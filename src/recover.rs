@@ -289,7 +289,7 @@ fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: b
             candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
         }
     }
-    if changes_head_target(target, record) {
+    if locks_head(target, record) {
         // git locks HEAD as well, to log the change in HEAD's reflog; the lock stays empty.
         candidates.push((target.git_dir.join("HEAD.lock"), None));
     }
@@ -347,13 +347,14 @@ fn reftable_locks(target: &Repo) -> Vec<PathBuf> {
     locks
 }
 
-/// Whether the batch changes (through git) the branch that HEAD points at.
-fn changes_head_target(target: &Repo, record: &Record) -> bool {
+/// Whether git locks HEAD for the batch: it does for any update of the branch HEAD points at,
+/// a `verify` included (git logs every such update in HEAD's reflog as well).
+fn locks_head(target: &Repo, record: &Record) -> bool {
     let head = std::fs::read_to_string(target.git_dir.join("HEAD")).unwrap_or_default();
     let Some(branch) = head.strip_prefix("ref: ").map(str::trim_end) else {
         return false;
     };
-    record.refs.iter().any(|r| r.via_git && r.verb != RefVerb::Verify && r.target == branch)
+    record.refs.iter().any(|r| r.via_git && r.target == branch)
 }
 
 /// Removes a file of git's that is as recent as our update-ref (see [`lock_floor`]); whether it

@@ -24,7 +24,7 @@ mod model;
 #[path = "common/procs.rs"]
 mod procs;
 
-use batches::{Batch, Fixture, Generator, Limits};
+use batches::{Batch, Fixture, Generator, Limits, RefOp};
 use common::Repo;
 use git_atomic::crash::POINTS;
 use model::{Seen, State, judge, leftovers, observe};
@@ -791,20 +791,28 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
 
 /// git's update-ref dying while it holds its locks (here: SIGKILLed by a reference-transaction
 /// hook in state `prepared`, as the OOM killer could) must not leave its lock files behind:
-/// they would refuse every later change of those refs ("File exists").
+/// they would refuse every later change of those refs ("File exists"). A `verify` of the branch
+/// HEAD points at makes git lock HEAD too, as any change of that branch does.
 #[test]
 fn an_update_ref_killed_while_it_holds_its_locks_leaves_none_behind() {
     let fx = batches::fixture();
     let before = observe(&fx.repo);
-    let (_, batch) = shapes(&fx, &before).into_iter().find(|(name, _)| *name == "refs-only").unwrap();
-    let after = batch.apply_to(&before, model::umask());
-    let hook = fx.repo.dir.join(".git/hooks/reference-transaction");
-    std::fs::write(&hook, "#!/bin/sh\ntest \"$1\" = prepared && kill -9 $PPID\nexit 0\n").unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let ended = run_atomic(&fx.repo, &["apply", "-"], batch.to_json().as_bytes(), None);
-    assert_ne!(ended.code(), Some(0), "update-ref was killed, apply cannot have succeeded: {ended:?}");
-    std::fs::remove_file(&hook).unwrap();
-    let seen =
-        recover_and_check(&fx.repo, &before, &after).unwrap_or_else(|e| panic!("{e}\n{}", ended.stderr));
-    assert_eq!(seen, Seen::Before);
+    let (_, refs_only) = shapes(&fx, &before).into_iter().find(|(name, _)| *name == "refs-only").unwrap();
+    let mut verify_head = refs_only.clone();
+    verify_head
+        .refs
+        .push(RefOp::Verify { name: before.resolve("HEAD").to_string(), is: fx.repo.rev("HEAD") });
+    for batch in [refs_only, verify_head] {
+        let state = observe(&fx.repo);
+        let after = batch.apply_to(&state, model::umask());
+        let hook = fx.repo.dir.join(".git/hooks/reference-transaction");
+        std::fs::write(&hook, "#!/bin/sh\ntest \"$1\" = prepared && kill -9 $PPID\nexit 0\n").unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let ended = run_atomic(&fx.repo, &["apply", "-"], batch.to_json().as_bytes(), None);
+        assert_ne!(ended.code(), Some(0), "update-ref was killed, apply cannot have succeeded: {ended:?}");
+        std::fs::remove_file(&hook).unwrap();
+        let seen =
+            recover_and_check(&fx.repo, &state, &after).unwrap_or_else(|e| panic!("{e}\n{}", ended.stderr));
+        assert_eq!(seen, Seen::Before);
+    }
 }
