@@ -127,6 +127,8 @@ pub struct UpdateRefProcess {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<String>>,
+    /// Whether any command was sent; until then git holds nothing and has nothing to finish.
+    used: bool,
 }
 
 impl UpdateRefProcess {
@@ -147,7 +149,7 @@ impl UpdateRefProcess {
             let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
             text
         });
-        Ok(UpdateRefProcess { child, stdin, stdout, stderr: Some(stderr) })
+        Ok(UpdateRefProcess { child, stdin, stdout, stderr: Some(stderr), used: false })
     }
 
     /// git's process id.
@@ -158,6 +160,7 @@ impl UpdateRefProcess {
     /// Sends command lines without waiting for an answer (updates are answered only at `prepare`),
     /// buffered into large writes.
     pub fn send(&mut self, mut lines: impl Iterator<Item = String>) -> Result<(), String> {
+        self.used = true;
         let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdin);
         let sent = lines.try_for_each(|line| out.write_all(line.as_bytes())).and_then(|_| out.flush());
@@ -167,6 +170,7 @@ impl UpdateRefProcess {
 
     /// Sends one protocol verb and waits for git's `<verb>: ok`; on failure returns git's stderr.
     pub fn call(&mut self, verb: &str) -> Result<(), String> {
+        self.used = true;
         let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
         let sent = stdin.write_all(format!("{verb}\n").as_bytes()).and_then(|_| stdin.flush());
         if sent.is_err() {
@@ -204,7 +208,12 @@ impl UpdateRefProcess {
 
 impl Drop for UpdateRefProcess {
     fn drop(&mut self) {
-        // End of input makes git abort an open or prepared transaction and release its locks.
+        if !self.used {
+            // Started early and not needed (the batch was refused): git holds nothing yet, and end
+            // of input would make it commit an empty transaction and run the hooks for it.
+            let _ = self.child.kill();
+        }
+        // End of input makes git abort a started or prepared transaction and release its locks.
         drop(self.stdin.take());
         let _ = self.child.wait();
     }

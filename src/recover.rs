@@ -245,22 +245,14 @@ fn roll_refs_forward(
     if !lines.is_empty() {
         let dirs = target.ref_dirs();
         let pid_file = dirs_pid_file(record, target);
-        let (message, id) = (&record.message, &record.id);
-        let prepared = refs::prepare(
-            &target.git,
-            &dirs,
-            message,
-            id,
-            lines.into_iter(),
-            changed.into_iter(),
-            Some(&pid_file),
-        )
-        .map_err(|e| {
-            Error::new(
-                Kind::Interrupted,
-                format!("batch {}: cannot finish its refs: {}", record.id, e.message),
-            )
-        })?;
+        let process = refs::spawn(&target.git, &record.message, &record.id)?;
+        let prepared = refs::prepare(process, &dirs, lines.into_iter(), changed.into_iter(), Some(&pid_file))
+            .map_err(|e| {
+                Error::new(
+                    Kind::Interrupted,
+                    format!("batch {}: cannot finish its refs: {}", record.id, e.message),
+                )
+            })?;
         prepared.commit().map_err(|e| {
             Error::new(
                 Kind::Interrupted,

@@ -50,21 +50,25 @@ pub fn command_lines(change: &JournalRef, zero: &str) -> String {
     }
 }
 
+/// Starts `git update-ref --stdin` for a batch, before the batch is ready: git's start-up then
+/// overlaps staging and journaling. It takes no lock until [`prepare`] sends `prepare`, and it
+/// exits without changing anything if dropped unused.
+pub fn spawn(git: &Git, message: &str, id: &str) -> Result<UpdateRefProcess> {
+    UpdateRefProcess::spawn(git, message, id)
+}
+
 /// Starts a transaction, queues every change and prepares it: on success every lock is held.
 /// On refusal nothing changed, and the empty directories git made for its locks are removed.
 /// `pid_file`, when given, receives git's pid so that recovery can wait for an orphaned git.
 /// The lines are streamed to git as they are made: a 100,000-ref batch never exists as one string.
 pub fn prepare<'a>(
-    git: &Git,
+    mut process: UpdateRefProcess,
     dirs: &RefDirs,
-    message: &str,
-    id: &str,
     lines: impl Iterator<Item = String>,
     changed: impl Iterator<Item = &'a str>,
     pid_file: Option<&Path>,
 ) -> Result<PreparedRefs> {
     let created_dirs = dirs.missing_parents(changed);
-    let mut process = UpdateRefProcess::spawn(git, message, id)?;
     if let Some(pid_file) = pid_file {
         std::fs::write(pid_file, process.id().to_string())
             .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;

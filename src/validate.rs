@@ -93,11 +93,25 @@ impl FileChange {
     }
 }
 
-/// Validates `file` against `repo` and gives the batch its id.
-pub fn validate(file: BatchFile, repo: &Repo, message_override: Option<String>) -> Result<Batch> {
-    let id = new_batch_id();
-    let message =
-        message_override.or(file.message.clone()).unwrap_or_else(|| format!("git atomic apply {id}"));
+/// A batch's id and reflog message: known before validation, so that git can start early.
+pub struct Identity {
+    pub id: String,
+    pub message: String,
+}
+
+impl Identity {
+    /// A new id, and the message: `-m`, else the batch's own, else one naming the batch.
+    pub fn new(file: &BatchFile, message_override: Option<String>) -> Self {
+        let id = new_batch_id();
+        let message =
+            message_override.or(file.message.clone()).unwrap_or_else(|| format!("git atomic apply {id}"));
+        Identity { id, message }
+    }
+}
+
+/// Validates `file` against `repo`; the batch takes the given identity.
+pub fn validate(file: BatchFile, repo: &Repo, identity: Identity) -> Result<Batch> {
+    let Identity { id, message } = identity;
     let mut resolver = Resolver::new(repo);
     let mut refused = FirstRefusal::default();
     let refs = validate_refs(&file.refs, repo, &mut resolver, &mut refused)?;

@@ -204,3 +204,28 @@ fn a_batch_on_one_worktrees_head_does_not_block_another_worktrees_head() {
     repo.git_in(&linked, &["commit", "-q", "--allow-empty", "-m", "in the linked worktree"]);
     assert_eq!(pending_after_hook(&repo.dir.join(".git")), 0);
 }
+
+/// git's update-ref starts before the batch is validated; a batch that is then refused or invalid
+/// must not reach git at all: end of input would commit an empty transaction and run the hooks.
+#[test]
+fn a_refused_or_invalid_batch_runs_no_reference_transaction_hook() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    let hook = repo.path(".git/hooks/reference-transaction");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\necho \"$1\" >> .git/hook-ran\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.git(&["update-ref", "refs/heads/taken", "HEAD"]);
+    std::fs::remove_file(repo.path(".git/hook-ran")).unwrap();
+    // Refused by a ref precondition, refused by a work-tree precondition (checked after
+    // validation), and invalid.
+    repo.apply_unchanged("refs:\n  - create: refs/heads/taken\n    to: HEAD\n", 1);
+    repo.apply_unchanged(
+        "refs:\n  - create: refs/heads/new\n    to: HEAD\nfiles:\n  - write: README\n    content: x\n    expect: absent\n",
+        1,
+    );
+    repo.apply_unchanged("refs:\n  - create: refs/heads/new\n    to: no-such-revision\n", 2);
+    assert!(!repo.exists(".git/hook-ran"), "a hook ran for a batch that changed nothing");
+    repo.apply("refs:\n  - create: refs/heads/new\n    to: HEAD\n").expect(0);
+    assert_eq!(repo.read(".git/hook-ran"), "prepared\ncommitted\n", "one transaction, with the batch in it");
+}

@@ -10,6 +10,7 @@ use crate::crash;
 use crate::durable::Barrier;
 use crate::error::{Error, Kind, Result};
 use crate::files::{Mover, Outcome};
+use crate::git::UpdateRefProcess;
 use crate::journal::{self, Journaled};
 use crate::json::{self, ApplyResult, FileLine, RefLine};
 use crate::lock;
@@ -21,7 +22,7 @@ use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::stage;
 use crate::trace;
-use crate::validate::{self, Batch};
+use crate::validate::{self, Batch, Identity};
 use std::io::Read;
 use std::path::Path;
 
@@ -69,7 +70,9 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
-    let batch = validate::validate(file, &repo, args.message.clone())?;
+    let identity = Identity::new(&file, args.message.clone());
+    let update_ref = start_update_ref(&repo, &file, &identity, args.dry_run)?;
+    let batch = validate::validate(file, &repo, identity)?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.ref_count = batch.refs.len();
@@ -80,7 +83,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     trace::stage("check");
     if args.dry_run {
         stage::preview(&mut checked, &repo.gix)?;
-        dry_run_refs(&repo, &checked)?;
+        dry_run_refs(&repo, update_ref, &checked)?;
         out.files = file_lines(&checked);
         out.status = "would-apply";
         return Ok(());
@@ -89,7 +92,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
     let record = &journaled.record;
     let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
-    let prepared = prepare_refs(&repo, &record.refs, &record.message, &record.id, Some(&pid_file))
+    let prepared = prepare_refs(&repo, update_ref, &record.refs, Some(&pid_file))
         .inspect_err(|e| roll_back(&repo, &journaled, e))?;
     trace::stage("prepare-refs");
     crash::point("prepared");
@@ -137,22 +140,39 @@ fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Re
     Ok(journaled)
 }
 
+/// The reflog message of a dry run's (aborted) transaction.
+const DRY_RUN_MESSAGE: &str = "git atomic apply --dry-run";
+
+/// Starts git's update-ref now when the batch names refs, so that its start-up overlaps
+/// validation, staging and journaling; it takes no lock before `prepare`.
+fn start_update_ref(
+    repo: &Repo,
+    file: &parse::BatchFile,
+    identity: &Identity,
+    dry_run: bool,
+) -> Result<Option<UpdateRefProcess>> {
+    if file.refs.is_empty() {
+        return Ok(None);
+    }
+    let message = if dry_run { DRY_RUN_MESSAGE } else { &identity.message };
+    refs::spawn(&repo.git, message, &identity.id).map(Some)
+}
+
 /// Takes every ref lock through git (`None` when the batch changes no ref); `pid_file` is where
 /// git's pid goes for recovery, or nothing for a dry run.
 fn prepare_refs(
     repo: &Repo,
+    update_ref: Option<UpdateRefProcess>,
     refs: &[journal::JournalRef],
-    message: &str,
-    id: &str,
     pid_file: Option<&Path>,
 ) -> Result<Option<PreparedRefs>> {
-    if !refs.iter().any(|r| r.via_git) {
+    let Some(process) = update_ref.filter(|_| refs.iter().any(|r| r.via_git)) else {
         return Ok(None);
-    }
+    };
     let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
     let lines = refs.iter().map(|r| refs::command_lines(r, &zero));
     let locked = refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
-    refs::prepare(&repo.git, &repo.ref_dirs(), message, id, lines, locked, pid_file)
+    refs::prepare(process, &repo.ref_dirs(), lines, locked, pid_file)
         .map(Some)
         .map_err(|e| name_the_entry(e, refs))
 }
@@ -271,8 +291,8 @@ fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
 }
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.
-fn dry_run_refs(repo: &Repo, checked: &Checked) -> Result<()> {
-    match prepare_refs(repo, &checked.batch.refs, "git atomic apply --dry-run", &checked.batch.id, None)? {
+fn dry_run_refs(repo: &Repo, update_ref: Option<UpdateRefProcess>, checked: &Checked) -> Result<()> {
+    match prepare_refs(repo, update_ref, &checked.batch.refs, None)? {
         Some(prepared) => prepared.abort(),
         None => Ok(()),
     }
