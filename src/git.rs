@@ -120,13 +120,44 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// Where git's stderr goes: a memory file (nothing to drain, it never blocks git), else a pipe
+/// read by a thread.
+enum Stderr {
+    File(std::fs::File),
+    Drained(Option<JoinHandle<String>>),
+}
+
+impl Stderr {
+    /// All git wrote; call once git has exited.
+    fn text(&mut self) -> String {
+        use std::io::{Read, Seek};
+        match self {
+            Stderr::File(file) => {
+                let mut text = String::new();
+                let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
+                text
+            }
+            Stderr::Drained(thread) => thread.take().and_then(|h| h.join().ok()).unwrap_or_default(),
+        }
+    }
+}
+
+/// An anonymous file in memory (`memfd_create`): it costs no thread, no pipe and no inode.
+fn memory_file() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a constant NUL-terminated name; on success the new descriptor is ours alone.
+    let fd = unsafe { libc::memfd_create(c"git-update-ref-stderr".as_ptr(), libc::MFD_CLOEXEC) };
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 /// A running `git update-ref --stdin` with a started transaction: git's own locking and
 /// compare-and-swap, driven through its `start`/`prepare`/`commit`/`abort` protocol.
 pub struct UpdateRefProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
-    stderr: Option<JoinHandle<String>>,
+    stderr: Stderr,
     /// Whether any command was sent; until then git holds nothing and has nothing to finish.
     used: bool,
 }
@@ -135,21 +166,26 @@ impl UpdateRefProcess {
     /// Spawns `update-ref --stdin` with the reflog message, marked as ours for the hook.
     pub fn spawn(git: &Git, message: &str, batch_id: &str) -> Result<Self> {
         let mut cmd = git.command(["update-ref", "--stdin", "-m", message]);
-        cmd.env(OWN_TRANSACTION_ENV, batch_id)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let memfd = memory_file();
+        let stderr_to = match &memfd {
+            Some(file) => file.try_clone().map(Stdio::from).unwrap_or_else(|_| Stdio::piped()),
+            None => Stdio::piped(),
+        };
+        cmd.env(OWN_TRANSACTION_ENV, batch_id).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr_to);
         let mut child = cmd.spawn().map_err(|e| spawn_error(&git.exe, e))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
-        let mut stderr_pipe = child.stderr.take().expect("stderr was piped");
-        // Drained on a thread so that a chatty git can never block on a full stderr pipe.
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
-            text
-        });
-        Ok(UpdateRefProcess { child, stdin, stdout, stderr: Some(stderr), used: false })
+        let stderr = match (child.stderr.take(), memfd) {
+            // Drained on a thread so that a chatty git can never block on a full stderr pipe.
+            (Some(mut pipe), _) => Stderr::Drained(Some(std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+                text
+            }))),
+            (None, Some(file)) => Stderr::File(file),
+            (None, None) => unreachable!("stderr is a pipe or a memory file"),
+        };
+        Ok(UpdateRefProcess { child, stdin, stdout, stderr, used: false })
     }
 
     /// git's process id.
@@ -183,12 +219,10 @@ impl UpdateRefProcess {
         }
     }
 
-    /// Closes git's input and waits for it to exit; returns its stderr on a non-zero exit.
-    pub fn finish(mut self) -> Result<(), String> {
+    /// Closes git's input: after `commit: ok` it has nothing left to do but exit, which it then
+    /// does while we go on; [`Drop`] reaps it.
+    pub fn close_input(&mut self) {
         drop(self.stdin.take());
-        let status = self.child.wait().map_err(|e| e.to_string())?;
-        let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        if status.success() { Ok(()) } else { Err(stderr) }
     }
 
     /// Ends the process after a failed exchange and returns what git said on stderr.
@@ -196,7 +230,7 @@ impl UpdateRefProcess {
         use std::os::unix::process::ExitStatusExt;
         drop(self.stdin.take());
         let signal = self.child.wait().ok().and_then(|s| s.signal());
-        let text = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let text = self.stderr.text();
         match signal {
             // Killed, git could not release its locks: the caller must know, not parse stderr.
             Some(signal) => format!("{KILLED_PREFIX}{signal}\n{text}"),

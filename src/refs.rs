@@ -17,6 +17,12 @@ pub struct PreparedRefs {
     created_dirs: Vec<PathBuf>,
 }
 
+/// A committed transaction whose git may still be exiting (it said `commit: ok`: every ref is in
+/// place). It is reaped when dropped, so that its exit overlaps the file moves.
+pub struct CommittedRefs {
+    _exiting: UpdateRefProcess,
+}
+
 /// Why a commit did not report success: then nobody knows whether git renamed its locks.
 #[derive(Debug)]
 pub struct OutcomeUnknown(pub String);
@@ -93,9 +99,10 @@ pub fn prepare<'a>(
 
 impl PreparedRefs {
     /// Commits: git renames its lock files into place. Call only after the commit record is durable.
-    pub fn commit(mut self) -> std::result::Result<(), OutcomeUnknown> {
+    pub fn commit(mut self) -> std::result::Result<CommittedRefs, OutcomeUnknown> {
         self.process.call("commit").map_err(OutcomeUnknown)?;
-        self.process.finish().map_err(OutcomeUnknown)
+        self.process.close_input();
+        Ok(CommittedRefs { _exiting: self.process })
     }
 
     /// Aborts: git releases every lock and changes nothing.

@@ -17,7 +17,7 @@ use crate::lock;
 use crate::parse;
 use crate::progress::Progress;
 use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
-use crate::refs::{self, PreparedRefs};
+use crate::refs::{self, CommittedRefs, PreparedRefs};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::stage;
@@ -66,12 +66,12 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let file = parse::parse(&bytes, &origin)?;
     drop(bytes);
     trace::stage("parse");
+    let identity = Identity::new(&file, args.message.clone());
+    let update_ref = start_update_ref(&repo, &file, &identity, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
-    let identity = Identity::new(&file, args.message.clone());
-    let update_ref = start_update_ref(&repo, &file, &identity, args.dry_run)?;
     let batch = validate::validate(file, &repo, identity)?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
@@ -96,9 +96,10 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
         .inspect_err(|e| roll_back(&repo, &journaled, e))?;
     trace::stage("prepare-refs");
     crash::point("prepared");
-    commit_point(&repo, &journaled, prepared)?;
+    let exiting_git = commit_point(&repo, &journaled, prepared)?;
     trace::stage("commit-refs");
     finish(&repo, &journaled, &mut barrier, args.quiet).map_err(|e| after_commit_point(e, &journaled))?;
+    drop(exiting_git);
     trace::stage("finish");
     out.files = file_lines(&journaled.staged.checked);
     out.status = "applied";
@@ -143,8 +144,8 @@ fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Re
 /// The reflog message of a dry run's (aborted) transaction.
 const DRY_RUN_MESSAGE: &str = "git atomic apply --dry-run";
 
-/// Starts git's update-ref now when the batch names refs, so that its start-up overlaps
-/// validation, staging and journaling; it takes no lock before `prepare`.
+/// Starts git's update-ref now when the batch names refs, so that its start-up overlaps locking,
+/// recovery, validation, staging and journaling; it takes no lock before `prepare`.
 fn start_update_ref(
     repo: &Repo,
     file: &parse::BatchFile,
@@ -194,8 +195,13 @@ fn name_the_entry(e: Error, refs: &[journal::JournalRef]) -> Error {
     }
 }
 
-/// Rechecks the work tree, writes the commit record, and commits the refs.
-fn commit_point(repo: &Repo, journaled: &Journaled, prepared: Option<PreparedRefs>) -> Result<()> {
+/// Rechecks the work tree, writes the commit record, and commits the refs; what it returns is
+/// git still exiting, to be dropped once the files have moved.
+fn commit_point(
+    repo: &Repo,
+    journaled: &Journaled,
+    prepared: Option<PreparedRefs>,
+) -> Result<Option<CommittedRefs>> {
     let before = journaled.staged.checked.recheck().and_then(|_| {
         journal::append_commit_record(&journaled.path, &journaled.record.id, repo.settings.fsync)
     });
@@ -207,21 +213,29 @@ fn commit_point(repo: &Repo, journaled: &Journaled, prepared: Option<PreparedRef
         return Err(e);
     }
     crash::point("committed");
-    if let Some(prepared) = prepared
-        && let Err(unknown) = prepared.commit()
-    {
-        // git may or may not have renamed its locks: only roll-forward can tell and finish.
-        let recovered = recover::recover_one(repo, &journaled.staged.batch_dir)?;
-        if recovered.action != Action::RolledForward {
-            return Err(Error::new(
-                Kind::Interrupted,
-                format!("git update-ref failed at commit: {}", unknown.0.trim()),
-            )
-            .hint("run 'git atomic status' to see what was applied"));
+    let Some(prepared) = prepared else {
+        crash::point("refs-committed");
+        return Ok(None);
+    };
+    match prepared.commit() {
+        Ok(committed) => {
+            crash::point("refs-committed");
+            Ok(Some(committed))
+        }
+        Err(unknown) => {
+            // git may or may not have renamed its locks: only roll-forward can tell and finish.
+            let recovered = recover::recover_one(repo, &journaled.staged.batch_dir)?;
+            if recovered.action != Action::RolledForward {
+                return Err(Error::new(
+                    Kind::Interrupted,
+                    format!("git update-ref failed at commit: {}", unknown.0.trim()),
+                )
+                .hint("run 'git atomic status' to see what was applied"));
+            }
+            crash::point("refs-committed");
+            Ok(None)
         }
     }
-    crash::point("refs-committed");
-    Ok(())
 }
 
 /// After the commit point: files into place, one barrier for refs and files, journal cleared.
