@@ -23,7 +23,7 @@ pub enum Outcome {
 /// Moves files in one work tree, checking each directory on the way once.
 pub struct Mover<'a> {
     pub work_tree: &'a Path,
-    pub stage_dir: PathBuf,
+    pub batch_dir: PathBuf,
     pub hash: gix::hash::Kind,
     /// Recovery compares every path with the journal; a fresh apply already rechecked them.
     pub verify: bool,
@@ -31,9 +31,9 @@ pub struct Mover<'a> {
 }
 
 impl<'a> Mover<'a> {
-    /// A mover for the batch whose staged files are in `batch_dir/stage`.
+    /// A mover for the batch whose staged files are in `batch_dir`.
     pub fn new(work_tree: &'a Path, batch_dir: &Path, hash: gix::hash::Kind, verify: bool) -> Self {
-        Mover { work_tree, stage_dir: batch_dir.join("stage"), hash, verify, checked_dirs: HashSet::new() }
+        Mover { work_tree, batch_dir: batch_dir.to_path_buf(), hash, verify, checked_dirs: HashSet::new() }
     }
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
@@ -42,7 +42,7 @@ impl<'a> Mover<'a> {
             return Ok(conflict);
         }
         let target = paths::on_disk(self.work_tree, &put.path);
-        let staged = self.stage_dir.join(&put.staged);
+        let staged = self.batch_dir.join(&put.staged);
         let new = JournalBlob::state(Some(put.new));
         let staged_present = std::fs::symlink_metadata(&staged).is_ok();
         if !staged_present {

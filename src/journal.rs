@@ -24,7 +24,10 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "git-atomic journal 1\n";
+const HEADER: &str = "git-atomic journal 2\n";
+/// Version 1 kept staged files in a `stage/` subdirectory of the batch; still read, for a batch
+/// interrupted under an earlier git-atomic.
+const HEADER_V1: &str = "git-atomic journal 1\n";
 pub const JOURNAL_FILE: &str = "journal";
 
 /// Everything recovery needs to roll the batch back or forward, without the batch file.
@@ -257,9 +260,12 @@ pub fn has_commit_record(path: &Path, id: &str) -> bool {
 }
 
 fn parse_journal(bytes: &[u8]) -> Read {
-    let Some(rest) = bytes.strip_prefix(HEADER.as_bytes()) else {
-        return Read::Torn;
-    };
+    let (rest, version) =
+        match (bytes.strip_prefix(HEADER.as_bytes()), bytes.strip_prefix(HEADER_V1.as_bytes())) {
+            (Some(rest), _) => (rest, 2),
+            (None, Some(rest)) => (rest, 1),
+            (None, None) => return Read::Torn,
+        };
     let mut lines = rest.split_inclusive(|&b| b == b'\n');
     let (Some(body), Some(check)) = (lines.next(), lines.next()) else {
         return Read::Torn;
@@ -270,9 +276,16 @@ fn parse_journal(bytes: &[u8]) -> Read {
     if check != format!("crc32 {:08x}\n", crc32fast::hash(body)).as_bytes() {
         return Read::Torn;
     }
-    let Ok(record) = serde_json::from_slice::<Record>(body) else {
+    let Ok(mut record) = serde_json::from_slice::<Record>(body) else {
         return Read::Torn;
     };
+    // A staged name is a number the batch chose; anything else would name a path elsewhere.
+    if !record.puts.iter().all(|p| !p.staged.is_empty() && p.staged.bytes().all(|b| b.is_ascii_digit())) {
+        return Read::Torn;
+    }
+    if version == 1 {
+        record.puts.iter_mut().for_each(|p| p.staged = format!("stage/{}", p.staged));
+    }
     let committed = lines.next() == Some(commit_line(&record.id).as_bytes());
     Read::Intact { record, committed }
 }
@@ -281,8 +294,8 @@ fn parse_journal(bytes: &[u8]) -> Read {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<u8> {
-        let record = Record {
+    fn record() -> Record {
+        Record {
             id: "abc".into(),
             message: "m".into(),
             git_dir: "/r/.git".into(),
@@ -290,9 +303,36 @@ mod tests {
             refs: vec![],
             puts: vec![],
             removes: vec![],
-        };
+        }
+    }
+
+    fn sample() -> Vec<u8> {
+        let record = record();
         let body = serde_json::to_string(&record).unwrap();
         format!("{HEADER}{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+    }
+
+    fn with_puts(header: &str, staged: &str) -> Vec<u8> {
+        let blob = JournalBlob { blob: ObjectId::empty_blob(gix::hash::Kind::Sha1), mode: Mode::Regular };
+        let put = JournalPut { path: "a".into(), staged: staged.into(), old: None, new: blob };
+        let record = Record { puts: vec![put], ..record() };
+        let body = serde_json::to_string(&record).unwrap();
+        format!("{header}{body}\ncrc32 {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+    }
+
+    #[test]
+    fn a_format_1_journal_names_its_staged_files_under_stage() {
+        let Read::Intact { record, .. } = parse_journal(&with_puts(HEADER_V1, "7")) else { panic!("torn") };
+        assert_eq!(record.puts[0].staged, "stage/7");
+        let Read::Intact { record, .. } = parse_journal(&with_puts(HEADER, "7")) else { panic!("torn") };
+        assert_eq!(record.puts[0].staged, "7");
+    }
+
+    #[test]
+    fn a_staged_name_that_is_not_a_number_is_never_trusted() {
+        for bad in ["", "../../x", "/etc/passwd", "0/..", "stage/0"] {
+            assert!(matches!(parse_journal(&with_puts(HEADER, bad)), Read::Torn), "{bad:?}");
+        }
     }
 
     #[test]

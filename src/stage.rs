@@ -1,5 +1,5 @@
 //! Stage 4: writes every new file content into the batch's staging directory
-//! (`<common dir>/atomic/batches/<id>/stage/<n>`), with its final mode, and computes its blob id.
+//! (`<common dir>/atomic/batches/<id>/<n>`), with its final mode, and computes its blob id.
 //! Nothing in the work tree or in git changes; the barrier that makes the staged files durable
 //! is flushed by the journal stage together with the journal itself.
 
@@ -47,7 +47,6 @@ pub fn stage(
     barrier: &mut Barrier,
 ) -> Result<Staged> {
     let batch_dir = batch_dir(state_dir, &checked.batch.id);
-    let stage_dir = batch_dir.join("stage");
     if !state_dir.join("batches").is_dir() {
         // The repository's first batch: the entries of `atomic/` and `batches/` are new too.
         barrier.add(state_dir);
@@ -55,17 +54,16 @@ pub fn stage(
             barrier.add(common_dir);
         }
     }
-    std::fs::create_dir_all(&stage_dir).io_context(|| format!("cannot create '{}'", stage_dir.display()))?;
+    std::fs::create_dir_all(&batch_dir).io_context(|| format!("cannot create '{}'", batch_dir.display()))?;
     barrier.add(state_dir.join("batches"));
     barrier.add(&batch_dir);
-    barrier.add(&stage_dir);
     let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !umask();
     let mut puts = Vec::with_capacity(checked.puts.len());
     for (n, put) in checked.puts.iter().enumerate() {
         let staged = n.to_string();
         let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
         let blob = paths::blob_id(repo.object_hash(), &bytes)?;
-        let file = stage_dir.join(&staged);
+        let file = batch_dir.join(&staged);
         let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
         write_staged(&file, &bytes, put.mode, permissions)?;
         barrier.add(&file);

@@ -33,11 +33,7 @@ fn a_conflicting_roll_forward_exits_3_is_explained_by_status_and_can_be_abandone
     assert!(out.stderr.contains("abandoned"), "{out:?}");
     let kept = repo.dir.join(".git/atomic/abandoned").join(&id);
     assert!(kept.join("journal").is_file(), "the journal is kept where the message says");
-    assert_eq!(
-        std::fs::read_to_string(kept.join("stage/0")).unwrap(),
-        "batch\n",
-        "the staged content is kept"
-    );
+    assert_eq!(std::fs::read_to_string(kept.join("0")).unwrap(), "batch\n", "the staged content is kept");
     assert_eq!(repo.read("a.txt"), "someone else\n");
     repo.atomic(&["status"]).expect(0);
     repo.apply("refs:\n  - create: refs/heads/other\n    to: HEAD\n").expect(0);
@@ -68,4 +64,30 @@ fn a_batch_is_validated_against_the_refs_as_recovery_leaves_them() {
     out.expect(0);
     assert_eq!(out.json()["refs"][0]["old"], repo.rev("HEAD"));
     assert_eq!(repo.ref_value("refs/heads/r"), None);
+}
+
+/// A batch interrupted under the first journal format (staged files in `stage/`, header
+/// `git-atomic journal 1`) is still finished by this version.
+#[test]
+fn a_batch_journaled_in_format_1_is_finished() {
+    let repo = Repo::new();
+    let batch = "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: \"one\\n\"\n  - write: d/b.txt\n    content: \"two\\n\"\n";
+    repo.crash_apply("committed", batch);
+    let batches = repo.dir.join(".git/atomic/batches");
+    let dir = std::fs::read_dir(&batches).unwrap().next().unwrap().unwrap().path();
+    std::fs::create_dir(dir.join("stage")).unwrap();
+    for n in ["0", "1"] {
+        std::fs::rename(dir.join(n), dir.join("stage").join(n)).unwrap();
+    }
+    let journal = std::fs::read_to_string(dir.join("journal")).unwrap();
+    let mut lines: Vec<&str> = journal.lines().collect();
+    assert_eq!(lines[0], "git-atomic journal 2", "this test rewrites the current format");
+    lines[0] = "git-atomic journal 1";
+    std::fs::write(dir.join("journal"), lines.join("\n") + "\n").unwrap();
+
+    repo.atomic(&["recover"]).expect(0);
+    assert_eq!(repo.read("a.txt"), "one\n");
+    assert_eq!(repo.read("d/b.txt"), "two\n");
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
+    assert!(repo.pending_batches().is_empty());
 }
