@@ -6,7 +6,7 @@ usage() {
     cat <<'EOF'
 usage: ./install.sh [--prefix DIR]
 
-Builds git-atomic (cargo build --release) and installs:
+Builds git-atomic (cargo build --profile dist: release with LTO) and installs:
   DIR/bin/git-atomic
   DIR/share/man/man1/git-atomic.1
   DIR/share/git-atomic/hooks/reference-transaction
@@ -50,14 +50,14 @@ command -v cargo >/dev/null 2>&1 || {
 }
 
 if [ -f Cargo.lock ]; then
-    cargo build --release --locked
+    cargo build --profile dist --locked
 else
-    cargo build --release
+    cargo build --profile dist
 fi
 
 # Honour CARGO_TARGET_DIR if the caller set one, as cargo did.
 target_dir="${CARGO_TARGET_DIR:-$here/target}"
-binary="$target_dir/release/git-atomic"
+binary="$target_dir/dist/git-atomic"
 [ -x "$binary" ] || { echo "install.sh: build produced no $binary" >&2; exit 1; }
 
 bindir="$prefix/bin"

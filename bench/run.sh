@@ -17,9 +17,11 @@ set -euo pipefail
 mode=${1:-full}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-cargo build --release --quiet --bin git-atomic --example bench_baseline
-atomic=$here/target/release/git-atomic
-baseline=$here/target/release/examples/bench_baseline
+# git-atomic as install.sh builds it (profile dist: release with LTO).
+cargo build --profile dist --quiet --bin git-atomic
+cargo build --release --quiet --example bench_baseline
+atomic=${CARGO_TARGET_DIR:-$here/target}/dist/git-atomic
+baseline=${CARGO_TARGET_DIR:-$here/target}/release/examples/bench_baseline
 work=$(mktemp -d "${TMPDIR:-/tmp}/git-atomic-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@x \
@@ -28,6 +30,7 @@ export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=b GIT_A
 git init -q "$work/template"
 git -C "$work/template" commit -q --allow-empty -m init
 commit=$(git -C "$work/template" rev-parse HEAD)
+commit2=$(git -C "$work/template" commit-tree -p HEAD -m second "HEAD^{tree}")
 
 # gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
 gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
@@ -44,6 +47,17 @@ timed() {
     echo $(((t1 - t0) / 1000))
 }
 
+# timed_in DIR CMD…: like timed, in an existing repository that every run of a case shares.
+timed_in() {
+    local dir=$1 t0 t1
+    shift
+    sync
+    t0=$(date +%s%N)
+    (cd "$dir" && "$@" >/dev/null 2>&1) || { echo "failed: $*" >&2; exit 1; }
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000))
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # pair NAME RUNS BAR "A…" "B…": alternates A and B, prints medians and the median ratio A/B.
@@ -54,16 +68,40 @@ pair() {
         tb=$(timed bash -c "$b")
         as+=("$ta") bs+=("$tb") rs+=("$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.4f", x/y}')")
     done
-    local ma mb mr
-    ma=$(printf '%s\n' "${as[@]}" | median)
-    mb=$(printf '%s\n' "${bs[@]}" | median)
-    mr=$(printf '%s\n' "${rs[@]}" | median)
+    report "$name" "$bar" "${as[*]}" "${bs[*]}" "${rs[*]}"
+}
+
+# report NAME BAR "A times" "B times" "ratios": one line of medians.
+report() {
+    local name=$1 bar=$2 ma mb mr
+    ma=$(printf '%s\n' $3 | median)
+    mb=$(printf '%s\n' $4 | median)
+    mr=$(printf '%s\n' $5 | median)
     awk -v n="$name" -v a="$ma" -v b="$mb" -v r="$mr" -v bar="$bar" \
-        'BEGIN {printf "%-34s %12.1f %12.1f %8.3f %6s  %s\n", n, a/1000, b/1000, r, bar, (r <= bar) ? "ok" : "OVER"}'
+        'BEGIN {printf "%-44s %10.1f %10.1f %8.3f %6s  %s\n", n, a/1000, b/1000, r, bar, (r <= bar) ? "ok" : "OVER"}'
+}
+
+# steady NAME RUNS BAR "A…" "B…": like pair, but A and B each keep one repository for all their
+# runs, as an editor integration would; every command gets the run number as $1 (its parity picks
+# one of two batches, so that every run really changes the ref and the file).
+steady() {
+    local name=$1 runs=$2 bar=$3 a=$4 b=$5 ta tb as=() bs=() rs=()
+    for side in a b; do
+        rm -rf "$work/steady-$side"
+        cp -a "$work/template" "$work/steady-$side"
+    done
+    (cd "$work/steady-a" && bash -c "$a" _ 1 >/dev/null 2>&1) # the repository's first batch
+    (cd "$work/steady-b" && bash -c "$b" _ 1 >/dev/null 2>&1)
+    for ((i = 0; i < runs; i++)); do
+        ta=$(timed_in "$work/steady-a" bash -c "$a" _ "$i")
+        tb=$(timed_in "$work/steady-b" bash -c "$b" _ "$i")
+        as+=("$ta") bs+=("$tb") rs+=("$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.4f", x/y}')")
+    done
+    report "$name" "$bar" "${as[*]}" "${bs[*]}" "${rs[*]}"
 }
 
 echo "git-atomic benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(git --version), mode $mode"
-printf '%-34s %12s %12s %8s %6s\n' "case" "A ms" "B ms" "A/B" "bar"
+printf '%-44s %10s %10s %8s %6s\n' "case" "A ms" "B ms" "A/B" "bar"
 
 small_script='printf "hello\n" > .f.txt.tmp && sync .f.txt.tmp && mv .f.txt.tmp f.txt && sync . && printf "update refs/heads/x '$commit'\n" | git update-ref --stdin'
 small_script_nosync='printf "hello\n" > .f.txt.tmp && mv .f.txt.tmp f.txt && printf "update refs/heads/x '$commit'\n" | git update-ref --stdin'
@@ -72,6 +110,21 @@ pair "1 ref + 1 file" 21 1.2 "$atomic apply -q $work/small.yaml" "$small_script"
 # The config reaches the binary as git's own `git -c` would pass it, without git's extra exec.
 nofsync='GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.fsync GIT_CONFIG_VALUE_0=false'
 pair "1 ref + 1 file, atomic.fsync=false" 21 1.1 "$nofsync $atomic apply -q $work/small.yaml" "$small_script_nosync"
+
+# The same small batch in a repository used before, as an editor integration uses one: git-atomic's
+# own directories exist, and only the batch's files are new. Runs alternate two batches (v0 / v1).
+for v in 0 1; do
+    c=$([ $v = 0 ] && echo "$commit" || echo "$commit2")
+    printf 'refs:\n  - update: refs/heads/x\n    to: %s\nfiles:\n  - write: f.txt\n    content: "v%s\\n"\n' \
+        "$c" "$v" >"$work/small-$v.yaml"
+done
+pick='n=$(($1 % 2)); c=('"$commit $commit2"'); '
+steady_script=$pick'printf "v$n\n" > .f.txt.tmp && sync .f.txt.tmp && mv .f.txt.tmp f.txt && sync . && printf "update refs/heads/x ${c[n]}\n" | git update-ref --stdin'
+steady_nosync=$pick'printf "v$n\n" > .f.txt.tmp && mv .f.txt.tmp f.txt && printf "update refs/heads/x ${c[n]}\n" | git update-ref --stdin'
+steady "1+1, repository used before" 21 1.2 "$atomic apply -q $work/small-\$((\$1 % 2)).yaml" "$steady_script"
+steady "1+1, used before, atomic.fsync=false" 21 1.1 \
+    "$nofsync $atomic apply -q $work/small-\$((\$1 % 2)).yaml" "$steady_nosync"
+
 gen m100 100 100
 pair "100 refs + 100 files" 11 1.2 "$atomic apply -q $work/m100/batch.yaml" "$baseline run $work/m100/plan"
 [ "$mode" = full ] || exit 0
