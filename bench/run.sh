@@ -35,14 +35,22 @@ commit2=$(git -C "$work/template" commit-tree -p HEAD -m second "HEAD^{tree}")
 # gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
 gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
 
-fresh() { rm -rf "$work/run"; cp -a "$work/template" "$work/run"; sync; }
+# fresh: a new copy of the template in $run. Old copies are only removed when the script ends: this
+# machine's ext4 (no journal) skips every inode deleted in the last 60 s when it allocates one
+# (fs/ext4/ialloc.c, recently_deleted), so deleting the last run's 100,000 files right before the
+# next would make its file creations pay for them, and the cost of a run grow with the one before.
+fresh() {
+    run=$(mktemp -d "$work/run.XXXXXX")
+    cp -a "$work/template/." "$run"
+    sync
+}
 
 # timed CMD…: runs CMD in a fresh copy of the template, prints wall milliseconds.
 timed() {
     fresh
     local t0 t1
     t0=$(date +%s%N)
-    (cd "$work/run" && "$@" >/dev/null 2>&1) || { echo "failed: $*" >&2; exit 1; }
+    (cd "$run" && "$@" >/dev/null 2>&1) || { echo "failed: $*" >&2; exit 1; }
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000))
 }
@@ -77,6 +85,7 @@ report() {
     ma=$(printf '%s\n' $3 | median)
     mb=$(printf '%s\n' $4 | median)
     mr=$(printf '%s\n' $5 | median)
+    last_a=$ma last_b=$mb
     awk -v n="$name" -v a="$ma" -v b="$mb" -v r="$mr" -v bar="$bar" \
         'BEGIN {printf "%-44s %10.1f %10.1f %8.3f %6s  %s\n", n, a/1000, b/1000, r, bar, (r <= bar) ? "ok" : "OVER"}'
 }
@@ -139,25 +148,32 @@ pair "100,000 refs" 3 1.1 "$atomic apply -q $work/r100k/batch.yaml" \
 
 echo
 echo "scaling (half refs, half files; A = git-atomic, B = baseline):"
+scale_a=() scale_b=()
 for n in 500 5000 50000; do
     gen "s$n" "$n" "$n"
     pair "$((2 * n)) entries" 3 1.2 "$atomic apply -q $work/s$n/batch.yaml" "$baseline run $work/s$n/plan"
+    scale_a+=("$last_a") scale_b+=("$last_b")
+done
+for i in 0 1; do
+    awk -v from=$((1000 * 10 ** i)) -v a0="${scale_a[i]}" -v a1="${scale_a[i + 1]}" -v b0="${scale_b[i]}" \
+        -v b1="${scale_b[i + 1]}" 'BEGIN {printf "  %d -> %d entries: A %.1fx, B %.1fx (bar 11x)  %s\n",
+        from, from * 10, a1 / a0, b1 / b0, (a1 / a0 <= 11) ? "ok" : "OVER"}'
 done
 
 echo
 gen mem 100000 10000
 fresh
-rss=$(cd "$work/run" && /usr/bin/time -f %M "$atomic" apply -q "$work/mem/batch.yaml" 2>&1 >/dev/null | tail -1)
+rss=$(cd "$run" && /usr/bin/time -f %M "$atomic" apply -q "$work/mem/batch.yaml" 2>&1 >/dev/null | tail -1)
 awk -v k="$rss" 'BEGIN {printf "peak RSS, 100,000 refs + 10,000 files: %.1f MiB (bar 100 MiB)\n", k/1024}'
 
 rec_a=() rec_r=()
 for ((i = 0; i < 3; i++)); do
     rec_a+=("$(timed "$atomic" apply -q "$work/m10k/batch.yaml")")
     fresh
-    (cd "$work/run" && GIT_TEST_ATOMIC_CRASH=committed "$atomic" apply -q "$work/m10k/batch.yaml" >/dev/null 2>&1) || true
+    (cd "$run" && GIT_TEST_ATOMIC_CRASH=committed "$atomic" apply -q "$work/m10k/batch.yaml" >/dev/null 2>&1) || true
     sync
     t0=$(date +%s%N)
-    (cd "$work/run" && "$atomic" recover >/dev/null)
+    (cd "$run" && "$atomic" recover >/dev/null)
     t1=$(date +%s%N)
     rec_r+=($(((t1 - t0) / 1000)))
 done

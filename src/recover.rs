@@ -22,6 +22,7 @@ use crate::lock::BatchLock;
 use crate::refs;
 use crate::refstore::{RefStore, RefValue};
 use crate::repo::Repo;
+use crate::trace;
 use crate::validate::RefVerb;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -142,8 +143,10 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     let journal_path = dir.join(journal::JOURNAL_FILE);
     let mut conflicts = remove_own_locks(&target, record, &journal_path, true)?;
     let repaired = remove_torn_refs(&target, record, lock_floor(&journal_path))?;
+    trace::stage("recover-locks");
     let mut barrier = Barrier::new(repo.settings.fsync);
     conflicts.extend(roll_refs_forward(&target, record, &repaired, &mut barrier)?);
+    trace::stage("recover-refs");
     crash::point("recover-refs");
     if let Some(work_tree) = &record.work_tree {
         let mut mover = Mover::new(work_tree, dir, target.gix.object_hash(), true);
@@ -161,8 +164,10 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
         }
         barrier.add_file_system_of(work_tree);
     }
+    trace::stage("recover-files");
     barrier.add_file_system_of(&repo.common_dir);
     barrier.flush()?;
+    trace::stage("recover-sync");
     crash::point("recover-synced");
     if !conflicts.is_empty() {
         return keep_for_attention(dir, record.id.clone(), conflicts);
@@ -220,7 +225,7 @@ fn roll_refs_forward(
     repaired: &[String],
     barrier: &mut Barrier,
 ) -> Result<Vec<String>> {
-    let store = RefStore::new(&target.gix, &target.git, target.settings.reftable)?;
+    let store = RefStore::for_batch(&target.gix, &target.git, target.settings.reftable, record.refs.len())?;
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
     let mut lines = Vec::new();
     let mut changed = Vec::new();
