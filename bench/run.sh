@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Performance harness (issue 7): git-atomic against the hand-written alternative, side by side
-# in one run (A B A B …, fresh repository copies each time, `sync` before every timed command so
-# no run pays for another's dirty pages), printing medians and the median pairwise ratio.
+# Performance harness (issue 7): git-atomic (A, built as install.sh builds it) against the
+# hand-written alternative (B), side by side in one run (A B A B …, a fresh repository copy for
+# each run on a fresh loop-mounted ext4 when root, `sync` before every timed command so that no
+# run pays for another's dirty pages), printing medians and the median pairwise ratio.
 #
-#   bench/run.sh [quick|full]      quick: small cases only (about a minute); full: every case
+#   bench/run.sh [quick|full]      quick: small cases only (seconds); full: every case (~10 min)
 #
 # Cases and bars (this machine, 2 cores, ext4):
 #   1 ref + 1 file                  vs bash: printf > tmp; sync tmp; mv; sync dir; update-ref   <= 1.2
+#     (also in a repository used before, as an editor integration uses one)
 #   100+100, 10,000+10,000 (1 KiB, 50 dirs)  vs examples/bench_baseline (fsync per file and dir) <= 1.2
 #   100,000 refs                    vs git update-ref --stdin alone                           <= 1.1
 #   scaling 1,000 -> 10,000 -> 100,000 entries (half refs, half files)   10x entries <= 11x time
@@ -23,25 +25,44 @@ cargo build --release --quiet --example bench_baseline
 atomic=${CARGO_TARGET_DIR:-$here/target}/dist/git-atomic
 baseline=${CARGO_TARGET_DIR:-$here/target}/release/examples/bench_baseline
 work=$(mktemp -d "${TMPDIR:-/tmp}/git-atomic-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'umount "$work/fs" 2>/dev/null || umount -l "$work/fs" 2>/dev/null; rm -rf "$work"' EXIT
+
+# The repositories live on a fresh ext4 image, journaled as mkfs.ext4 makes it, loop-mounted: runs
+# then start from the same file-system state whatever ran before. This machine's own root ext4
+# has no journal, and such an ext4 skips every inode deleted in the last 60 s when it allocates one
+# (fs/ext4/ialloc.c, recently_deleted): a run's time there depends on what was deleted before it,
+# by up to 3x. Without root or loop devices the repositories stay under $TMPDIR, and the header
+# says so. `-i 4096`: the full mode's repositories hold about 2.5 million inodes.
+repos=$work
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null 2>&1 && truncate -s 24G "$work/fs.img" &&
+    mkfs.ext4 -q -F -i 4096 "$work/fs.img" && mkdir "$work/fs" &&
+    mount -o loop "$work/fs.img" "$work/fs" 2>/dev/null; then
+    repos=$work/fs
+    fs_note="repositories on a fresh loop-mounted ext4 (journaled)"
+else
+    fs_note="repositories under $work ($(df -T "$work" | awk 'NR == 2 {print $2}'); no loop mount)"
+fi
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@x \
     GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@x
 
-git init -q "$work/template"
-git -C "$work/template" commit -q --allow-empty -m init
-commit=$(git -C "$work/template" rev-parse HEAD)
-commit2=$(git -C "$work/template" commit-tree -p HEAD -m second "HEAD^{tree}")
+template=$repos/template
+git init -q "$template"
+git -C "$template" commit -q --allow-empty -m init
+commit=$(git -C "$template" rev-parse HEAD)
+commit2=$(git -C "$template" commit-tree -p HEAD -m second "HEAD^{tree}")
 
 # gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
 gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
 
-# fresh: a new copy of the template in $run. Old copies are only removed when the script ends: this
-# machine's ext4 (no journal) skips every inode deleted in the last 60 s when it allocates one
-# (fs/ext4/ialloc.c, recently_deleted), so deleting the last run's 100,000 files right before the
-# next would make its file creations pay for them, and the cost of a run grow with the one before.
+# fresh: a new copy of the template in $run; `clean` removes the copies after each case.
 fresh() {
-    run=$(mktemp -d "$work/run.XXXXXX")
-    cp -a "$work/template/." "$run"
+    run=$(mktemp -d "$repos/run.XXXXXX")
+    cp -a "$template/." "$run"
+    sync
+}
+clean() {
+    rm -rf "$repos"/run.* "$repos"/steady-*
     sync
 }
 
@@ -77,6 +98,7 @@ pair() {
         as+=("$ta") bs+=("$tb") rs+=("$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.4f", x/y}')")
     done
     report "$name" "$bar" "${as[*]}" "${bs[*]}" "${rs[*]}"
+    clean
 }
 
 # report NAME BAR "A times" "B times" "ratios": one line of medians.
@@ -96,20 +118,22 @@ report() {
 steady() {
     local name=$1 runs=$2 bar=$3 a=$4 b=$5 ta tb as=() bs=() rs=()
     for side in a b; do
-        rm -rf "$work/steady-$side"
-        cp -a "$work/template" "$work/steady-$side"
+        rm -rf "$repos/steady-$side"
+        cp -a "$template" "$repos/steady-$side"
     done
-    (cd "$work/steady-a" && bash -c "$a" _ 1 >/dev/null 2>&1) # the repository's first batch
-    (cd "$work/steady-b" && bash -c "$b" _ 1 >/dev/null 2>&1)
+    (cd "$repos/steady-a" && bash -c "$a" _ 1 >/dev/null 2>&1) # the repository's first batch
+    (cd "$repos/steady-b" && bash -c "$b" _ 1 >/dev/null 2>&1)
     for ((i = 0; i < runs; i++)); do
-        ta=$(timed_in "$work/steady-a" bash -c "$a" _ "$i")
-        tb=$(timed_in "$work/steady-b" bash -c "$b" _ "$i")
+        ta=$(timed_in "$repos/steady-a" bash -c "$a" _ "$i")
+        tb=$(timed_in "$repos/steady-b" bash -c "$b" _ "$i")
         as+=("$ta") bs+=("$tb") rs+=("$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.4f", x/y}')")
     done
     report "$name" "$bar" "${as[*]}" "${bs[*]}" "${rs[*]}"
+    clean
 }
 
 echo "git-atomic benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(git --version), mode $mode"
+echo "$fs_note"
 printf '%-44s %10s %10s %8s %6s\n' "case" "A ms" "B ms" "A/B" "bar"
 
 small_script='printf "hello\n" > .f.txt.tmp && sync .f.txt.tmp && mv .f.txt.tmp f.txt && sync . && printf "update refs/heads/x '$commit'\n" | git update-ref --stdin'
@@ -145,6 +169,14 @@ pair "10,000 + 10,000, atomic.fsync=false" 3 1.1 \
 gen r100k 100000 0
 pair "100,000 refs" 3 1.1 "$atomic apply -q $work/r100k/batch.yaml" \
     "git update-ref --stdin < $work/r100k/plan.refs"
+# Where the difference goes: git-atomic gives git every old value (here: must not exist), and git
+# checks a ref to be created against its neighbours (12 more stat calls a ref, perf stat: 35 vs 23),
+# and git-atomic syncs the refs. B2 is update-ref asked for the same checks, A2 git-atomic without
+# the sync.
+zero=$(printf '%040d' 0)
+awk -v z="$zero" '{print $0, z}' "$work/r100k/plan.refs" >"$work/r100k/plan.cas"
+pair "100,000 refs, fsync=false vs update-ref, old values" 3 1.1 \
+    "$nofsync $atomic apply -q $work/r100k/batch.yaml" "git update-ref --stdin < $work/r100k/plan.cas"
 
 echo
 echo "scaling (half refs, half files; A = git-atomic, B = baseline):"
@@ -165,17 +197,21 @@ gen mem 100000 10000
 fresh
 rss=$(cd "$run" && /usr/bin/time -f %M "$atomic" apply -q "$work/mem/batch.yaml" 2>&1 >/dev/null | tail -1)
 awk -v k="$rss" 'BEGIN {printf "peak RSS, 100,000 refs + 10,000 files: %.1f MiB (bar 100 MiB)\n", k/1024}'
+clean
 
 rec_a=() rec_r=()
 for ((i = 0; i < 3; i++)); do
     rec_a+=("$(timed "$atomic" apply -q "$work/m10k/batch.yaml")")
     fresh
-    (cd "$run" && GIT_TEST_ATOMIC_CRASH=committed "$atomic" apply -q "$work/m10k/batch.yaml" >/dev/null 2>&1) || true
+    # The crash point SIGKILLs git-atomic itself; the inner shell's "Killed" notice is dropped.
+    bash -c 'cd "$1" && GIT_TEST_ATOMIC_CRASH=committed "$2" apply -q "$3"; exit 0' _ "$run" "$atomic" \
+        "$work/m10k/batch.yaml" >/dev/null 2>&1 || true
     sync
     t0=$(date +%s%N)
     (cd "$run" && "$atomic" recover >/dev/null)
     t1=$(date +%s%N)
     rec_r+=($(((t1 - t0) / 1000)))
+    clean
 done
 ra=$(printf '%s\n' "${rec_a[@]}" | median)
 rr=$(printf '%s\n' "${rec_r[@]}" | median)
