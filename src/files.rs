@@ -38,7 +38,7 @@ impl<'a> Mover<'a> {
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
     pub fn put(&mut self, put: &JournalPut, barrier: &mut Barrier) -> Result<Outcome> {
-        if let Some(conflict) = self.symlinked_parent(&put.path) {
+        if let Some(conflict) = self.check_parents(&put.path, None)? {
             return Ok(conflict);
         }
         let target = paths::on_disk(self.work_tree, &put.path);
@@ -60,7 +60,7 @@ impl<'a> Mover<'a> {
                 return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", put.path)));
             }
         }
-        if let Some(conflict) = self.make_parents(&put.path, barrier)? {
+        if let Some(conflict) = self.check_parents(&put.path, Some(barrier))? {
             return Ok(conflict);
         }
         if let Err(e) = std::fs::rename(&staged, &target) {
@@ -77,7 +77,7 @@ impl<'a> Mover<'a> {
     /// A file already gone still gets its parents removed: a crash between the unlink and the
     /// rmdirs must not leave behind an empty directory that the batch removes.
     pub fn remove(&mut self, remove: &JournalRemove, barrier: &mut Barrier) -> Result<Outcome> {
-        if let Some(conflict) = self.symlinked_parent(&remove.path) {
+        if let Some(conflict) = self.check_parents(&remove.path, None)? {
             return Ok(conflict);
         }
         let target = paths::on_disk(self.work_tree, &remove.path);
@@ -119,40 +119,24 @@ impl<'a> Mover<'a> {
         })
     }
 
-    /// A conflict when a parent of `path` became a symlink or a file since the batch was checked:
-    /// nothing is read, written or removed through it (it could lead outside the work tree).
-    /// Directories found real are remembered in `checked_dirs`, which `make_parents` shares.
-    fn symlinked_parent(&mut self, path: &str) -> Option<Outcome> {
+    /// Walks the parents of `path` from the top. Each must be a real directory: one that became
+    /// a symlink or a file since the batch was checked is a conflict, and nothing is read, written
+    /// or removed through it (it could lead outside the work tree). A missing one is created when
+    /// `create` holds the barrier for its entry; without it the walk stops there. Directories
+    /// found real are remembered in `checked_dirs`, so each is looked at once per batch.
+    fn check_parents(&mut self, path: &str, mut create: Option<&mut Barrier>) -> Result<Option<Outcome>> {
         for dir in paths::parents(path) {
             let full = self.work_tree.join(dir);
             if self.checked_dirs.contains(&full) {
                 continue;
             }
-            match std::fs::symlink_metadata(&full) {
-                Ok(m) if m.is_dir() => {
-                    self.checked_dirs.insert(full);
-                }
-                Ok(_) => return Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// Creates missing parent directories; a parent that is a symlink or a file is a conflict,
-    /// never something to write through.
-    fn make_parents(&mut self, path: &str, barrier: &mut Barrier) -> Result<Option<Outcome>> {
-        for dir in paths::parents(path) {
-            let full = self.work_tree.join(dir);
-            if self.checked_dirs.contains(&full) {
-                continue;
-            }
-            match std::fs::symlink_metadata(&full) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
+            match (std::fs::symlink_metadata(&full), create.as_deref_mut()) {
+                (Ok(m), _) if m.is_dir() => {}
+                (Ok(_), _) => {
                     return Ok(Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Err(_), None) => return Ok(None),
+                (Err(e), Some(barrier)) if e.kind() == std::io::ErrorKind::NotFound => {
                     match std::fs::create_dir(&full) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -162,7 +146,7 @@ impl<'a> Mover<'a> {
                     }
                     barrier.add(parent_of(&full));
                 }
-                Err(e) => return Err(Error::fatal(format!("cannot inspect '{dir}': {e}"))),
+                (Err(e), Some(_)) => return Err(Error::fatal(format!("cannot inspect '{dir}': {e}"))),
             }
             self.checked_dirs.insert(full);
         }

@@ -272,10 +272,11 @@ fn roll_refs_forward(
 /// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
 /// on one of the batch's refs (HEAD too when the batch updates or verifies HEAD's branch, or
 /// `packed-refs`), was made since our update-ref started (see [`lock_floor`]), and holds
-/// nothing, the batch's new value, or a prefix of it. Any other lock on those refs is reported, never deleted. A
-/// `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes with that lock:
-/// git creates it exclusively, so a stale one would fail every later rewrite of `packed-refs`,
-/// our own roll-forward included. Reftable stacks get the same treatment for `tables.list.lock`.
+/// nothing, the batch's new value, or a prefix of it. Any other lock on those refs is reported,
+/// never deleted. A `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes
+/// with that lock: git creates it exclusively, so a stale one would fail every later rewrite of
+/// `packed-refs`, our own roll-forward included. Reftable stacks get the same treatment for
+/// `tables.list.lock`.
 fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: bool) -> Result<Vec<String>> {
     let floor = lock_floor(journal);
     let dirs = target.ref_dirs();
