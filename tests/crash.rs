@@ -805,9 +805,9 @@ fn an_update_ref_killed_while_it_holds_its_locks_leaves_none_behind() {
     for batch in [refs_only, verify_head] {
         let state = observe(&fx.repo);
         let after = batch.apply_to(&state, model::umask());
-        let hook = fx.repo.dir.join(".git/hooks/reference-transaction");
-        std::fs::write(&hook, "#!/bin/sh\ntest \"$1\" = prepared && kill -9 $PPID\nexit 0\n").unwrap();
-        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let hook = fx
+            .repo
+            .write_reference_transaction_hook("#!/bin/sh\ntest \"$1\" = prepared && kill -9 $PPID\nexit 0\n");
         let ended = run_atomic(&fx.repo, &["apply", "-"], batch.to_json().as_bytes(), None);
         assert_ne!(ended.code(), Some(0), "update-ref was killed, apply cannot have succeeded: {ended:?}");
         std::fs::remove_file(&hook).unwrap();

@@ -72,14 +72,12 @@ fn a_plain_git_command_on_a_ref_of_an_interrupted_batch_is_refused_with_the_batc
 #[test]
 fn an_existing_hook_keeps_running_with_the_same_input_and_its_refusal_counts() {
     let repo = Repo::new();
-    let hooks = repo.dir.join(".git/hooks");
     let log = repo.tmp.path().join("hook.log");
     let script = format!(
         "#!/bin/sh\nbad=\nwhile read -r old new ref; do\n  echo \"$1 $ref\" >> '{}'\n  [ \"$1\" = prepared ] && [ \"$ref\" = refs/heads/forbidden ] && bad=1\ndone\n[ -n \"$bad\" ] && exit 1\nexit 0\n",
         log.display()
     );
-    std::fs::write(hooks.join("reference-transaction"), &script).unwrap();
-    make_executable(&hooks.join("reference-transaction"));
+    repo.write_reference_transaction_hook(&script);
     install(&repo);
     repo.git(&["update-ref", "refs/heads/allowed", "HEAD"]);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -101,9 +99,7 @@ fn an_existing_hook_keeps_running_with_the_same_input_and_its_refusal_counts() {
 #[test]
 fn install_twice_is_a_no_op_and_uninstall_restores_the_previous_hook_exactly() {
     let repo = Repo::new();
-    let hook = repo.dir.join(".git/hooks/reference-transaction");
-    std::fs::write(&hook, "#!/bin/sh\n# mine\nexit 0\n").unwrap();
-    make_executable(&hook);
+    repo.write_reference_transaction_hook("#!/bin/sh\n# mine\nexit 0\n");
     let before = repo.snapshot();
     install(&repo);
     let once = repo.snapshot();
@@ -165,11 +161,6 @@ fn a_bare_repository_takes_refs_only_and_its_hook_recovers() {
     repo.apply("files:\n  - write: a\n    content: x\n").expect(2);
 }
 
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// Review finding: deleting a ref when packed-refs exists runs a nested packed-refs transaction
 /// whose `committed`/`aborted` hook comes while git still holds the outer locks. Recovering
 /// there took git's locks and lost the batch's update (or, with an infinite lock timeout, hung).
@@ -209,12 +200,8 @@ fn a_batch_on_one_worktrees_head_does_not_block_another_worktrees_head() {
 /// must not reach git at all: end of input would commit an empty transaction and run the hooks.
 #[test]
 fn a_refused_or_invalid_batch_runs_no_reference_transaction_hook() {
-    use std::os::unix::fs::PermissionsExt;
     let repo = Repo::new();
-    let hook = repo.path(".git/hooks/reference-transaction");
-    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
-    std::fs::write(&hook, "#!/bin/sh\necho \"$1\" >> .git/hook-ran\n").unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.write_reference_transaction_hook("#!/bin/sh\necho \"$1\" >> .git/hook-ran\n");
     repo.git(&["update-ref", "refs/heads/taken", "HEAD"]);
     std::fs::remove_file(repo.path(".git/hook-ran")).unwrap();
     // Refused by a ref precondition, refused by a work-tree precondition (checked after

@@ -227,6 +227,15 @@ impl Repo {
         meta.is_file() && meta.permissions().mode() & 0o111 != 0
     }
 
+    /// Writes an executable `.git/hooks/reference-transaction` (the user's own, not ours).
+    pub fn write_reference_transaction_hook(&self, script: &str) -> PathBuf {
+        let hook = self.path(".git/hooks/reference-transaction");
+        std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+        std::fs::write(&hook, script).unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hook
+    }
+
     /// `git hash-object -w` of some bytes: the id of a blob now in the repository.
     pub fn write_blob(&self, bytes: &[u8]) -> String {
         self.git_stdin(&["hash-object", "-w", "--stdin"], bytes).trim().to_string()
