@@ -165,7 +165,11 @@ pub struct UpdateRefProcess {
 impl UpdateRefProcess {
     /// Spawns `update-ref --stdin` with the reflog message, marked as ours for the hook.
     pub fn spawn(git: &Git, message: &str, batch_id: &str) -> Result<Self> {
-        let mut cmd = git.command(["update-ref", "--stdin", "-m", message]);
+        // Every value we send is a full object id, yet git looks each one up as a ref name too,
+        // only to warn if a ref is named like it: 6 failed stats per value, 12 per ref with an
+        // old value (perf: 35 against 11 per created ref). Turning the warning off skips that.
+        let mut cmd =
+            git.command(["-c", "core.warnAmbiguousRefs=false", "update-ref", "--stdin", "-m", message]);
         let memfd = memory_file();
         let stderr_to = match &memfd {
             Some(file) => file.try_clone().map(Stdio::from).unwrap_or_else(|_| Stdio::piped()),
