@@ -57,7 +57,8 @@ pub fn stage(
     std::fs::create_dir_all(&batch_dir).io_context(|| format!("cannot create '{}'", batch_dir.display()))?;
     barrier.add(state_dir.join("batches"));
     barrier.add(&batch_dir);
-    let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !umask();
+    let mask = umask();
+    let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !mask;
     let mut puts = Vec::with_capacity(checked.puts.len());
     for (n, put) in checked.puts.iter().enumerate() {
         let staged = n.to_string();
@@ -65,7 +66,7 @@ pub fn stage(
         let blob = paths::blob_id(repo.object_hash(), &bytes)?;
         let file = batch_dir.join(&staged);
         let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
-        write_staged(&file, &bytes, put.mode, permissions)?;
+        write_staged(&file, &bytes, put.mode, permissions, mask)?;
         barrier.add(&file);
         puts.push(StagedPut {
             path: put.path.clone(),
@@ -131,21 +132,26 @@ fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Re
     Ok(bytes)
 }
 
-/// Writes one staged file or symlink with its final mode (the umask applies, as for git checkout).
-fn write_staged(file: &Path, bytes: &[u8], mode: Mode, permissions: u32) -> Result<()> {
+/// Writes one staged file or symlink with its final permissions: given at creation when the
+/// umask (`mask`) keeps them whole, as it does for every new file; otherwise (a replaced file
+/// keeping bits the umask would strip) the file is private until a `chmod` once it is written.
+fn write_staged(file: &Path, bytes: &[u8], mode: Mode, permissions: u32, mask: u32) -> Result<()> {
     if mode == Mode::Symlink {
         let target = std::ffi::OsStr::from_bytes(bytes);
         return std::os::unix::fs::symlink(target, file)
             .io_context(|| format!("cannot stage '{}'", file.display()));
     }
-    // Private while it is written; its final permissions only once the content is complete.
+    let at_creation = permissions & mask == 0;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(if at_creation { permissions } else { 0o600 })
         .open(file)
         .io_context(|| format!("cannot stage '{}'", file.display()))?;
     f.write_all(bytes).io_context(|| format!("cannot write '{}'", file.display()))?;
+    if at_creation {
+        return Ok(());
+    }
     f.set_permissions(std::fs::Permissions::from_mode(permissions))
         .io_context(|| format!("cannot chmod '{}'", file.display()))
 }

@@ -361,12 +361,18 @@ fn a_replaced_file_keeps_its_permission_bits_and_only_gains_or_loses_execute() {
         std::fs::set_permissions(repo.dir.join(p), std::fs::Permissions::from_mode(m)).unwrap()
     };
     let mode = |p: &str| std::fs::metadata(repo.dir.join(p)).unwrap().permissions().mode() & 0o7777;
+    repo.write("shared", "old\n");
     set("secret", 0o600);
     set("tool", 0o640);
-    repo.apply("files:\n  - write: secret\n    content: new\n  - write: tool\n    content: new\n    mode: \"100755\"\n")
-        .expect(0);
+    // Bits a umask of 022 would strip at creation: kept all the same.
+    set("shared", 0o666);
+    repo.apply(
+        "files:\n  - write: secret\n    content: new\n  - write: tool\n    content: new\n    mode: \"100755\"\n  - write: shared\n    content: new\n",
+    )
+    .expect(0);
     assert_eq!(mode("secret"), 0o600);
     assert_eq!(mode("tool"), 0o750);
+    assert_eq!(mode("shared"), 0o666);
 }
 
 /// Review finding: syncing a staged symlink followed it (a fifo as target blocked apply).
