@@ -210,12 +210,20 @@ impl UpdateRefProcess {
 
     /// Sends one protocol verb and waits for git's `<verb>: ok`; on failure returns git's stderr.
     pub fn call(&mut self, verb: &str) -> Result<(), String> {
+        self.send_verb(verb)?;
+        self.reply(verb)
+    }
+
+    /// Sends one protocol verb without waiting: git works on it while we go on.
+    pub fn send_verb(&mut self, verb: &str) -> Result<(), String> {
         self.used = true;
         let stdin = self.stdin.as_mut().ok_or_else(|| "update-ref input already closed".to_string())?;
         let sent = stdin.write_all(format!("{verb}\n").as_bytes()).and_then(|_| stdin.flush());
-        if sent.is_err() {
-            return Err(self.failure_text());
-        }
+        sent.map_err(|_| self.failure_text())
+    }
+
+    /// Waits for git's `<verb>: ok` to a verb sent; on failure returns git's stderr.
+    pub fn reply(&mut self, verb: &str) -> Result<(), String> {
         let mut reply = String::new();
         match self.stdout.read_line(&mut reply) {
             Ok(n) if n > 0 && reply.trim_end() == format!("{verb}: ok") => Ok(()),

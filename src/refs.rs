@@ -97,12 +97,23 @@ pub fn prepare<'a>(
     }
 }
 
+/// A transaction told to commit whose answer is not read yet: git renames its lock files and
+/// writes its reflogs while the work-tree files move. Dropping it waits for git to end.
+#[must_use = "a committing ref transaction must be waited for to know whether it committed"]
+pub struct CommittingRefs {
+    process: UpdateRefProcess,
+}
+
 impl PreparedRefs {
     /// Commits: git renames its lock files into place. Call only after the commit record is durable.
-    pub fn commit(mut self) -> std::result::Result<CommittedRefs, OutcomeUnknown> {
-        self.process.call("commit").map_err(OutcomeUnknown)?;
-        self.process.close_input();
-        Ok(CommittedRefs { _exiting: self.process })
+    pub fn commit(self) -> std::result::Result<CommittedRefs, OutcomeUnknown> {
+        self.start_commit()?.wait()
+    }
+
+    /// Tells git to commit and returns at once. Call only after the commit record is durable.
+    pub fn start_commit(mut self) -> std::result::Result<CommittingRefs, OutcomeUnknown> {
+        self.process.send_verb("commit").map_err(OutcomeUnknown)?;
+        Ok(CommittingRefs { process: self.process })
     }
 
     /// Aborts: git releases every lock and changes nothing.
@@ -111,6 +122,15 @@ impl PreparedRefs {
         drop(self.process);
         remove_empty(&self.created_dirs);
         result.map_err(|e| Error::fatal(format!("git update-ref could not abort: {}", e.trim())))
+    }
+}
+
+impl CommittingRefs {
+    /// Waits for git's `commit: ok`: then every ref is in place, and git is left to exit.
+    pub fn wait(mut self) -> std::result::Result<CommittedRefs, OutcomeUnknown> {
+        self.process.reply("commit").map_err(OutcomeUnknown)?;
+        self.process.close_input();
+        Ok(CommittedRefs { _exiting: self.process })
     }
 }
 

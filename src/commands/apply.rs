@@ -1,5 +1,5 @@
 //! `git atomic apply`: the pipeline parse → validate → lock → check → stage → journal →
-//! prepare refs → recheck → commit record → commit refs → move files → sync → finish.
+//! prepare refs → recheck → commit record → commit refs (while the files move) → sync → finish.
 //! Before the commit record any failure rolls back (nothing outside `atomic/` changed); after it,
 //! the batch can only go forward, and a failure leaves it to recovery (exit 3).
 
@@ -17,7 +17,7 @@ use crate::lock;
 use crate::parse;
 use crate::progress::Progress;
 use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
-use crate::refs::{self, CommittedRefs, PreparedRefs};
+use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::stage;
@@ -96,9 +96,15 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
         .inspect_err(|e| roll_back(&repo, &journaled, e))?;
     trace::stage("prepare-refs");
     crash::point("prepared");
-    let exiting_git = commit_point(&repo, &journaled, prepared)?;
+    let committing = commit_point(&repo, &journaled, prepared)?;
+    trace::stage("commit-record");
+    // git commits the refs while the files move; its answer is read once they have.
+    let moved = move_files(&repo, &journaled, &mut barrier, args.quiet);
+    let exiting_git = settle_refs(&repo, &journaled, committing)?;
     trace::stage("commit-refs");
-    finish(&repo, &journaled, &mut barrier, args.quiet).map_err(|e| after_commit_point(e, &journaled))?;
+    moved
+        .and_then(|_| finish(&repo, &journaled, &mut barrier))
+        .map_err(|e| after_commit_point(e, &journaled))?;
     drop(exiting_git);
     trace::stage("finish");
     out.files = file_lines(&journaled.staged.checked);
@@ -195,13 +201,13 @@ fn name_the_entry(e: Error, refs: &[journal::JournalRef]) -> Error {
     }
 }
 
-/// Rechecks the work tree, writes the commit record, and commits the refs; what it returns is
-/// git still exiting, to be dropped once the files have moved.
+/// Rechecks the work tree, writes the commit record, and tells git to commit (`None` when the
+/// batch changes no ref through git). From here on the batch can only go forward.
 fn commit_point(
     repo: &Repo,
     journaled: &Journaled,
     prepared: Option<PreparedRefs>,
-) -> Result<Option<CommittedRefs>> {
+) -> Result<Option<Committing>> {
     let before = journaled.staged.checked.recheck().and_then(|_| {
         journal::append_commit_record(&journaled.path, &journaled.record.id, repo.settings.fsync)
     });
@@ -213,17 +219,30 @@ fn commit_point(
         return Err(e);
     }
     crash::point("committed");
-    let Some(prepared) = prepared else {
+    Ok(prepared.map(PreparedRefs::start_commit))
+}
+
+/// git told to commit, or why it could not be told.
+type Committing = std::result::Result<CommittingRefs, OutcomeUnknown>;
+
+/// Reads git's answer to `commit`. What it returns is git still exiting, to be dropped last.
+/// When git does not say `commit: ok`, nobody knows whether it renamed its locks: only
+/// roll-forward can tell, and it finishes the batch.
+fn settle_refs(
+    repo: &Repo,
+    journaled: &Journaled,
+    committing: Option<Committing>,
+) -> Result<Option<CommittedRefs>> {
+    let Some(committing) = committing else {
         crash::point("refs-committed");
         return Ok(None);
     };
-    match prepared.commit() {
+    match committing.and_then(CommittingRefs::wait) {
         Ok(committed) => {
             crash::point("refs-committed");
             Ok(Some(committed))
         }
         Err(unknown) => {
-            // git may or may not have renamed its locks: only roll-forward can tell and finish.
             let recovered = recover::recover_one(repo, &journaled.staged.batch_dir)?;
             if recovered.action != Action::RolledForward {
                 return Err(Error::new(
@@ -238,14 +257,11 @@ fn commit_point(
     }
 }
 
-/// After the commit point: files into place, one barrier for refs and files, journal cleared.
-fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool) -> Result<()> {
-    let dir = &journaled.staged.batch_dir;
-    if !dir.join(journal::JOURNAL_FILE).exists() {
-        return Ok(()); // finished by the roll-forward of a failed commit
-    }
+/// After the commit point: every file into place (while git commits the refs).
+fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool) -> Result<()> {
     let record = &journaled.record;
     if let Some(work_tree) = &record.work_tree {
+        let dir = &journaled.staged.batch_dir;
         let mut mover = Mover::new(work_tree, dir, repo.gix.object_hash(), false);
         let mut progress = Progress::new("Moving files", record.puts.len() + record.removes.len(), quiet);
         for put in &record.puts {
@@ -261,6 +277,15 @@ fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool
     }
     crash::point("files-moved");
     trace::stage("move-files");
+    Ok(())
+}
+
+/// Once refs and files are in place: one barrier for both, and the journal cleared.
+fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<()> {
+    let dir = &journaled.staged.batch_dir;
+    if !dir.join(journal::JOURNAL_FILE).exists() {
+        return Ok(()); // finished by the roll-forward of a failed commit
+    }
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
