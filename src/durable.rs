@@ -108,3 +108,44 @@ pub fn syncfs(path: &Path) -> Result<()> {
 fn sync_error(path: &Path, e: std::io::Error) -> Error {
     Error::fatal(format!("cannot make '{}' durable: {e}", path.display()))
 }
+
+/// Writes a file system's dirty data back while git works through a large batch, so that the
+/// barrier after it finds little left to write: for 100,000 refs, git's prepare and commit take
+/// about 9.5 s on one core and leave 800 MB (a block per ref file and reflog) that a final
+/// `syncfs` took 1.8–2.3 s to write; flushed meanwhile, the final one takes 30–50 ms. Only an
+/// optimisation: what is durable is still decided by the barrier, which runs after it stops.
+pub struct Writeback {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the writeback thread syncs (100 ms, 300 ms and 1 s measured alike).
+const WRITEBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Writeback {
+    /// Starts syncing the file system holding `dir` every [`WRITEBACK_EVERY`], until dropped.
+    pub fn start(dir: &Path) -> Writeback {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let dir = dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(WRITEBACK_EVERY)
+                {
+                    let _ = syncfs(&dir);
+                }
+            })
+            .ok();
+        Writeback { stop: Some(stop), thread }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::check::{self, Checked};
 use crate::cli::ApplyArgs;
 use crate::commands::{recover_interrupted, wait_duration};
 use crate::crash;
-use crate::durable::Barrier;
+use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, Kind, Result};
 use crate::files::{Mover, Outcome};
 use crate::git::UpdateRefProcess;
@@ -92,6 +92,8 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
     let record = &journaled.record;
     let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
+    let writeback = (repo.settings.fsync && record.refs.len() >= WRITEBACK_MIN_REFS)
+        .then(|| Writeback::start(&repo.common_dir));
     let prepared = prepare_refs(&repo, update_ref, &record.refs, Some(&pid_file))
         .inspect_err(|e| roll_back(&repo, &journaled, e))?;
     trace::stage("prepare-refs");
@@ -101,6 +103,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     // git commits the refs while the files move; its answer is read once they have.
     let moved = move_files(&repo, &journaled, &mut barrier, args.quiet);
     let exiting_git = settle_refs(&repo, &journaled, committing)?;
+    drop(writeback);
     trace::stage("commit-refs");
     moved
         .and_then(|_| finish(&repo, &journaled, &mut barrier))
@@ -112,6 +115,9 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     drop(lock);
     Ok(())
 }
+
+/// From this many refs on, git's work is long enough to write its files back while it goes on.
+const WRITEBACK_MIN_REFS: usize = 1000;
 
 /// Reads the batch from a file or stdin; `origin` names it in parse errors.
 fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
