@@ -4,7 +4,8 @@
 # each run on a fresh loop-mounted ext4 when root, `sync` before every timed command so that no
 # run pays for another's dirty pages), printing medians and the median pairwise ratio.
 #
-#   bench/run.sh [quick|full]      quick: small cases only (seconds); full: every case (~10 min)
+#   bench/run.sh [quick|full]      quick: small cases only (seconds); full: every case (~12 min)
+#   BENCH_ONLY=fsync=false bench/run.sh full   only the cases whose name contains the text
 #
 # Cases and bars (this machine, 2 cores, ext4):
 #   1 ref + 1 file                  vs bash: printf > tmp; sync tmp; mv; sync dir; update-ref   <= 1.2
@@ -89,9 +90,13 @@ timed_in() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# want NAME: whether BENCH_ONLY (when set) picks this case.
+want() { [[ -z ${BENCH_ONLY:-} || $1 == *"$BENCH_ONLY"* ]]; }
+
 # pair NAME RUNS BAR "A…" "B…": alternates A and B, prints medians and the median ratio A/B.
 pair() {
     local name=$1 runs=$2 bar=$3 a=$4 b=$5 ta tb as=() bs=() rs=()
+    want "$name" || return 0
     for ((i = 0; i < runs; i++)); do
         ta=$(timed bash -c "$a")
         tb=$(timed bash -c "$b")
@@ -117,6 +122,7 @@ report() {
 # one of two batches, so that every run really changes the ref and the file).
 steady() {
     local name=$1 runs=$2 bar=$3 a=$4 b=$5 ta tb as=() bs=() rs=()
+    want "$name" || return 0
     for side in a b; do
         rm -rf "$repos/steady-$side"
         cp -a "$template" "$repos/steady-$side"
@@ -169,15 +175,14 @@ pair "10,000 + 10,000, atomic.fsync=false" 3 1.1 \
 gen r100k 100000 0
 pair "100,000 refs" 3 1.1 "$atomic apply -q $work/r100k/batch.yaml" \
     "git update-ref --stdin < $work/r100k/plan.refs"
-# Where the difference goes: git-atomic gives git every old value (here: must not exist), and git
-# checks a ref to be created against its neighbours (12 more stat calls a ref, perf stat: 35 vs 23),
-# and git-atomic syncs the refs. B2 is update-ref asked for the same checks, A2 git-atomic without
-# the sync.
+# Where the difference goes: git-atomic gives git every old value (here: must not exist) and syncs
+# the refs. B2 is update-ref given the same old values, A2 git-atomic without the sync.
 zero=$(printf '%040d' 0)
 awk -v z="$zero" '{print $0, z}' "$work/r100k/plan.refs" >"$work/r100k/plan.cas"
 pair "100,000 refs, fsync=false vs update-ref, old values" 3 1.1 \
     "$nofsync $atomic apply -q $work/r100k/batch.yaml" "git update-ref --stdin < $work/r100k/plan.cas"
 
+want scaling || exit 0
 echo
 echo "scaling (half refs, half files; A = git-atomic, B = baseline):"
 scale_a=() scale_b=()
