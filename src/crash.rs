@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Every crash point, in the order apply and recovery pass them (the tests walk this list).
 pub const POINTS: &[&str] = &[
-    "staged",
     "journaled",
+    "staged",
     "prepared",
     "committed",
-    "refs-committed",
     "file-moved",
     "files-moved",
+    "refs-committed",
     "synced",
     "recover-refs",
     "recover-file",
@@ -40,5 +40,14 @@ pub fn point(name: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// Fails here with an injected error if `GIT_TEST_ATOMIC_FAIL=<name>` asks for it: how the tests
+/// reach a step that fails (rather than dies) while git is taking its locks.
+pub fn fail(name: &str) -> crate::error::Result<()> {
+    match std::env::var("GIT_TEST_ATOMIC_FAIL") {
+        Ok(point) if point == name => Err(crate::error::Error::fatal(format!("injected failure at {name}"))),
+        _ => Ok(()),
     }
 }

@@ -17,7 +17,7 @@ use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::parse::Mode;
 use crate::refstore::RefValue;
-use crate::stage::Staged;
+use crate::stage::{self, Planned};
 use crate::validate::RefChange;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -130,25 +130,25 @@ impl<'de> Deserialize<'de> for RefValue {
     }
 }
 
-/// A staged batch whose journal is durable: recovery can now undo or finish it.
+/// A planned batch whose journal is durable: recovery can now undo or finish it.
 #[must_use = "a journaled batch must be prepared or rolled back"]
 pub struct Journaled {
-    pub staged: Staged,
+    pub planned: Planned,
     pub record: Record,
     pub path: PathBuf,
 }
 
-/// Builds the record of a staged batch; the ref changes move from the batch into the record.
-pub fn record_of(staged: &mut Staged, git_dir: &Path) -> Record {
-    let refs = std::mem::take(&mut staged.checked.batch.refs);
-    let checked = &staged.checked;
+/// Builds the record of a planned batch; the ref changes move from the batch into the record.
+pub fn record_of(planned: &mut Planned, git_dir: &Path) -> Record {
+    let refs = std::mem::take(&mut planned.checked.batch.refs);
+    let checked = &planned.checked;
     Record {
         id: checked.batch.id.clone(),
         message: checked.batch.message.clone(),
         git_dir: git_dir.to_path_buf(),
         work_tree: checked.work_tree.clone(),
         refs,
-        puts: staged
+        puts: planned
             .puts
             .iter()
             .map(|p| JournalPut {
@@ -169,11 +169,13 @@ pub fn record_of(staged: &mut Staged, git_dir: &Path) -> Record {
     }
 }
 
-/// Writes the journal and flushes the barrier that also holds the staged files: afterwards both
-/// survive power loss (under `atomic.fsync`), and only then may git take ref locks for us.
-pub fn write(mut staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
-    let record = record_of(&mut staged, git_dir);
-    let path = staged.batch_dir.join(JOURNAL_FILE);
+/// Creates the batch directory, writes the journal and flushes the barrier: afterwards the
+/// journal survives power loss (under `atomic.fsync`), and only then may git take ref locks for
+/// us, so that recovery can always tell their lock files as the batch's own.
+pub fn write(mut planned: Planned, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
+    stage::create_batch_dir(&planned.batch_dir, barrier)?;
+    let record = record_of(&mut planned, git_dir);
+    let path = planned.batch_dir.join(JOURNAL_FILE);
     let failed = |e: &dyn std::fmt::Display| Error::fatal(format!("cannot write '{}': {e}", path.display()));
     let file = std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;
     // Streamed through the checksum: a 100,000-entry record never exists as one string.
@@ -186,7 +188,7 @@ pub fn write(mut staged: Staged, git_dir: &Path, barrier: &mut Barrier) -> Resul
     drop(file);
     barrier.add(&path);
     barrier.flush()?;
-    Ok(Journaled { staged, record, path })
+    Ok(Journaled { planned, record, path })
 }
 
 /// A writer that feeds everything it passes on into a CRC-32.

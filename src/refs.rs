@@ -66,34 +66,67 @@ pub fn spawn(git: &Git, message: &str, id: &str) -> Result<UpdateRefProcess> {
 /// Starts a transaction, queues every change and prepares it: on success every lock is held.
 /// On refusal nothing changed, and the empty directories git made for its locks are removed.
 /// `pid_file`, when given, receives git's pid so that recovery can wait for an orphaned git.
-/// The lines are streamed to git as they are made: a 100,000-ref batch never exists as one string.
 pub fn prepare<'a>(
-    mut process: UpdateRefProcess,
+    process: UpdateRefProcess,
     dirs: &RefDirs,
     lines: impl Iterator<Item = String>,
     changed: impl Iterator<Item = &'a str>,
     pid_file: Option<&Path>,
 ) -> Result<PreparedRefs> {
+    start_prepare(process, dirs, lines, changed, pid_file)?.wait()
+}
+
+/// Like [`prepare`], but returns once `prepare` is sent: git takes its locks while the caller
+/// goes on, and [`Preparing::wait`] reads its answer. The lines are streamed to git as they are
+/// made: a 100,000-ref batch never exists as one string.
+pub fn start_prepare<'a>(
+    mut process: UpdateRefProcess,
+    dirs: &RefDirs,
+    lines: impl Iterator<Item = String>,
+    changed: impl Iterator<Item = &'a str>,
+    pid_file: Option<&Path>,
+) -> Result<Preparing> {
     let created_dirs = dirs.missing_parents(changed);
     if let Some(pid_file) = pid_file {
         std::fs::write(pid_file, process.id().to_string())
             .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;
     }
-    let result =
-        process.call("start").and_then(|_| process.send(lines)).and_then(|_| process.call("prepare"));
-    match result {
-        Ok(()) => Ok(PreparedRefs { process, created_dirs }),
-        Err(stderr) if stderr.starts_with(crate::git::KILLED_PREFIX) => {
-            // Its lock files (and their directories) are still there: only recovery, with the
-            // journal, can tell them from other processes' locks.
+    let sent =
+        process.call("start").and_then(|_| process.send(lines)).and_then(|_| process.send_verb("prepare"));
+    let preparing = Preparing { process, created_dirs };
+    match sent {
+        Ok(()) => Ok(preparing),
+        Err(stderr) => Err(preparing.failed(&stderr)),
+    }
+}
+
+/// A transaction told to prepare whose answer is not read yet: git takes its locks meanwhile.
+/// Dropping it makes git abort (end of input) and waits for it.
+#[must_use = "a preparing ref transaction must be waited for"]
+pub struct Preparing {
+    process: UpdateRefProcess,
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Preparing {
+    /// Waits for git's `prepare: ok`: then every lock is held and every old value checked.
+    pub fn wait(mut self) -> Result<PreparedRefs> {
+        match self.process.reply("prepare") {
+            Ok(()) => Ok(PreparedRefs { process: self.process, created_dirs: self.created_dirs }),
+            Err(stderr) => Err(self.failed(&stderr)),
+        }
+    }
+
+    /// What a failed exchange means: git killed (its locks stay, for recovery to remove) or
+    /// git's refusal (nothing changed; the directories made for its locks are removed).
+    fn failed(self, stderr: &str) -> Error {
+        if stderr.starts_with(crate::git::KILLED_PREFIX) {
             let line = stderr.lines().next().unwrap_or_default().to_string();
-            Err(Error::new(crate::error::Kind::Fatal, line).hint(KILLED_HINT))
+            return Error::new(crate::error::Kind::Fatal, line).hint(KILLED_HINT);
         }
-        Err(stderr) => {
-            drop(process);
-            remove_empty(&created_dirs);
-            Err(refusal(&stderr))
-        }
+        drop(self.process);
+        remove_empty(&self.created_dirs);
+        refusal(stderr)
     }
 }
 

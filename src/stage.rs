@@ -1,7 +1,7 @@
-//! Stage 4: writes every new file content into the batch's staging directory
-//! (`<common dir>/atomic/batches/<id>/<n>`), with its final mode, and computes its blob id.
-//! Nothing in the work tree or in git changes; the barrier that makes the staged files durable
-//! is flushed by the journal stage together with the journal itself.
+//! Stage 4: names and hashes every new file content ([`plan`]), then, once the journal holding
+//! those names and ids is durable and git is taking its ref locks, writes the contents beside the
+//! journal (`<common dir>/atomic/batches/<id>/<n>`) with their final modes ([`write_contents`]).
+//! Nothing in the work tree or in git changes here.
 
 use crate::check::{Checked, FileState, Put, PutSource};
 use crate::durable::Barrier;
@@ -9,70 +9,54 @@ use crate::error::{Error, IoContext, Result};
 use crate::parse::Mode;
 use crate::paths;
 use crate::validate::NewContent;
+use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A put whose new content sits staged, ready to be renamed into place.
+/// A put whose new content has a name in the batch directory and a blob id.
 #[derive(Debug, Clone)]
 pub struct StagedPut {
     pub path: String,
     pub old: FileState,
     pub new: FileState,
-    /// File name inside the staging directory.
+    /// File name inside the batch directory.
     pub staged: String,
 }
 
-/// A checked batch whose new contents are all staged.
+/// A checked batch whose new contents are named and hashed, and not written yet.
 #[derive(Debug)]
-#[must_use = "a staged batch must be journaled or its batch directory removed"]
-pub struct Staged {
+#[must_use = "a planned batch must be journaled"]
+pub struct Planned {
     pub checked: Checked,
     pub batch_dir: PathBuf,
     pub puts: Vec<StagedPut>,
 }
+
+/// Proof that every new content is written and durable: the commit record may then be written.
+#[derive(Debug)]
+#[must_use = "staged contents must be committed or rolled back"]
+pub struct ContentsStaged(());
 
 /// The directory of one batch: its journal and its staged files.
 pub fn batch_dir(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("batches").join(id)
 }
 
-/// Stages the new contents of `checked` under `state_dir`.
-pub fn stage(
-    checked: Checked,
-    state_dir: &Path,
-    repo: &gix::Repository,
-    barrier: &mut Barrier,
-) -> Result<Staged> {
+/// Names and hashes the new contents of `checked` (reading, writing nothing); the blob ids fill in
+/// the report, so that a dry run reports what an apply would write.
+pub fn plan(checked: Checked, state_dir: &Path, repo: &gix::Repository) -> Result<Planned> {
     let batch_dir = batch_dir(state_dir, &checked.batch.id);
-    if !state_dir.join("batches").is_dir() {
-        // The repository's first batch: the entries of `atomic/` and `batches/` are new too.
-        barrier.add(state_dir);
-        if let Some(common_dir) = state_dir.parent() {
-            barrier.add(common_dir);
-        }
-    }
-    std::fs::create_dir_all(&batch_dir).io_context(|| format!("cannot create '{}'", batch_dir.display()))?;
-    barrier.add(state_dir.join("batches"));
-    barrier.add(&batch_dir);
-    let mask = umask();
-    let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !mask;
     let mut puts = Vec::with_capacity(checked.puts.len());
     for (n, put) in checked.puts.iter().enumerate() {
-        let staged = n.to_string();
-        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
-        let blob = paths::blob_id(repo.object_hash(), &bytes)?;
-        let file = batch_dir.join(&staged);
-        let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
-        write_staged(&file, &bytes, put.mode, permissions, mask)?;
-        barrier.add(&file);
+        let blob = planned_blob(put, checked.work_tree.as_deref(), repo)?;
         puts.push(StagedPut {
             path: put.path.clone(),
             old: put.old,
             new: FileState::Present { blob, mode: put.mode },
-            staged,
+            staged: n.to_string(),
         });
     }
     let mut checked = checked;
@@ -81,32 +65,82 @@ pub fn stage(
             checked.files_report[line].new = staged.new.blob();
         }
     }
-    Ok(Staged { checked, batch_dir, puts })
+    Ok(Planned { checked, batch_dir, puts })
 }
 
-/// Fills in the new blob ids of a batch that will not be staged (`--dry-run`), reading each
-/// content exactly as staging would, so that a dry run reports what an apply would write.
-pub fn preview(checked: &mut Checked, repo: &gix::Repository) -> Result<()> {
-    for i in 0..checked.puts.len() {
-        let put = &checked.puts[i];
-        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
-        let blob = paths::blob_id(repo.object_hash(), &bytes)?;
-        if let Some(line) = put.report {
-            checked.files_report[line].new = Some(blob);
+/// The blob id a put will write. A blob or a rename's source has its id already (a symlink's is
+/// read all the same, to check its target); inline content and source files are hashed.
+fn planned_blob(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<gix::ObjectId> {
+    match &put.source {
+        PutSource::Content(NewContent::Blob(id)) if put.mode != Mode::Symlink => Ok(*id),
+        PutSource::WorkTree { blob, .. } if put.mode != Mode::Symlink => Ok(*blob),
+        _ => paths::blob_id(repo.object_hash(), &content_of(put, work_tree, repo)?),
+    }
+}
+
+/// Creates the batch directory for its journal, adding to the barrier every directory entry
+/// that is new (on the repository's first batch, `atomic/` and `batches/` too).
+pub fn create_batch_dir(batch_dir: &Path, barrier: &mut Barrier) -> Result<()> {
+    let batches = batch_dir.parent().expect("a batch directory is under batches/");
+    let state_dir = batches.parent().expect("batches/ is under the state directory");
+    if !batches.is_dir() {
+        barrier.add(state_dir);
+        if let Some(common_dir) = state_dir.parent() {
+            barrier.add(common_dir);
         }
     }
+    std::fs::create_dir_all(batch_dir).io_context(|| format!("cannot create '{}'", batch_dir.display()))?;
+    barrier.add(batches);
+    barrier.add(batch_dir);
     Ok(())
 }
 
-/// The bytes a put writes (a symlink's target, for mode 120000).
-fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Vec<u8>> {
-    let bytes = match &put.source {
-        PutSource::Content(NewContent::Bytes(bytes)) => bytes.clone(),
-        PutSource::Content(NewContent::Blob(id)) => {
-            repo.find_blob(*id).map_err(|e| Error::fatal(format!("cannot read blob {id}: {e}")))?.data.clone()
+/// Writes every planned content into the batch directory and makes them durable (one barrier).
+/// A content that no longer hashes to its planned id (a source file or blob that changed, a
+/// renamed file edited meanwhile) is refused, and nothing is committed.
+pub fn write_contents(
+    planned: &Planned,
+    repo: &gix::Repository,
+    barrier: &mut Barrier,
+) -> Result<ContentsStaged> {
+    let checked = &planned.checked;
+    let mask = umask();
+    let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !mask;
+    for (put, staged) in checked.puts.iter().zip(&planned.puts) {
+        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
+        // Inline content is the very bytes hashed; a rename's source is checked as it is read.
+        let reread = matches!(put.source, PutSource::Content(NewContent::Blob(_) | NewContent::Source(_)));
+        if reread && Some(paths::blob_id(repo.object_hash(), &bytes)?) != staged.new.blob() {
+            return Err(Error::refused(format!(
+                "the content for '{}' changed while the batch was being applied",
+                put.path
+            )));
         }
-        PutSource::Content(NewContent::Source(path)) => std::fs::read(path)
-            .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?,
+        let file = planned.batch_dir.join(&staged.staged);
+        let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
+        write_staged(&file, &bytes, put.mode, permissions, mask)?;
+        barrier.add(&file);
+    }
+    barrier.add(&planned.batch_dir);
+    crate::crash::fail("staging")?;
+    barrier.flush()?;
+    Ok(ContentsStaged(()))
+}
+
+/// The bytes a put writes (a symlink's target, for mode 120000).
+fn content_of<'a>(put: &'a Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Cow<'a, [u8]>> {
+    let bytes = match &put.source {
+        PutSource::Content(NewContent::Bytes(bytes)) => Cow::Borrowed(bytes.as_slice()),
+        PutSource::Content(NewContent::Blob(id)) => Cow::Owned(
+            repo.find_blob(*id)
+                .map_err(|e| Error::fatal(format!("cannot read blob {id}: {e}")))?
+                .data
+                .clone(),
+        ),
+        PutSource::Content(NewContent::Source(path)) => Cow::Owned(
+            std::fs::read(path)
+                .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?,
+        ),
         PutSource::WorkTree { path, blob } => {
             let work_tree = work_tree.expect("renames exist only with a work tree");
             let full = paths::on_disk(work_tree, path);
@@ -120,7 +154,7 @@ fn content_of(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Re
             if paths::blob_id(repo.object_hash(), &bytes)? != *blob {
                 return Err(Error::refused(format!("'{path}' changed while the batch was being applied")));
             }
-            bytes
+            Cow::Owned(bytes)
         }
     };
     if put.mode == Mode::Symlink && (bytes.is_empty() || bytes.contains(&0)) {

@@ -469,3 +469,29 @@ fn a_batch_of_many_refs_reads_refs_the_same_way_as_a_small_one() {
     assert_eq!(repo.ref_value("refs/heads/many/r299").as_deref(), Some(head.as_str()));
     assert_eq!(repo.ref_value("refs/heads/loose"), None);
 }
+
+/// Contents are written while git takes its ref locks: a failure there must still abort git's
+/// prepared transaction and leave nothing behind, no lock file and no batch directory.
+#[test]
+fn a_failure_while_contents_are_staged_releases_gits_locks_and_changes_nothing() {
+    let repo = Repo::new();
+    repo.git(&["update-ref", "refs/heads/kept", "HEAD"]);
+    repo.write("f.txt", "old\n");
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let head = head.trim();
+    let batch = format!(
+        "refs:\n  - delete: refs/heads/kept\n    from: {head}\n  - update: refs/heads/new/x\n    to: HEAD\nfiles:\n  - write: f.txt\n    content: \"new\\n\"\n  - write: d/g.txt\n    content: g\n"
+    );
+    let batch = batch.as_str();
+    let before = repo.snapshot();
+    let mut cmd = repo.atomic_cmd(&["apply", "--json", "-"]);
+    cmd.env("GIT_TEST_ATOMIC_FAIL", "staging");
+    let out = common::Outcome::from(common::run_with_stdin(&mut cmd, batch.as_bytes()));
+    out.expect(128);
+    assert!(out.stderr.contains("injected failure at staging"), "{out:?}");
+    common::assert_snapshots_equal(&before, &repo.snapshot(), &format!("{out:#?}"));
+    assert_eq!(repo.pending_batches(), Vec::<String>::new());
+    // And the same batch then applies: git's locks are gone.
+    repo.apply(batch).expect(0);
+    assert_eq!(repo.read("f.txt"), "new\n");
+}

@@ -1,5 +1,6 @@
-//! `git atomic apply`: the pipeline parse → validate → lock → check → stage → journal →
-//! prepare refs → recheck → commit record → commit refs (while the files move) → sync → finish.
+//! `git atomic apply`: the pipeline parse → lock → validate → check → plan → journal →
+//! prepare refs (while the contents are staged) → recheck → commit record → commit refs (while
+//! the files move) → sync → finish.
 //! Before the commit record any failure rolls back (nothing outside `atomic/` changed); after it,
 //! the batch can only go forward, and a failure leaves it to recovery (exit 3).
 
@@ -17,10 +18,10 @@ use crate::lock;
 use crate::parse;
 use crate::progress::Progress;
 use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
-use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs};
+use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs, Preparing};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
-use crate::stage;
+use crate::stage::{self, ContentsStaged, Planned};
 use crate::trace;
 use crate::validate::{self, Batch, Identity};
 use std::io::Read;
@@ -79,26 +80,24 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     if args.json {
         out.refs = ref_lines(&batch);
     }
-    let mut checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     trace::stage("check");
+    let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
+    trace::stage("plan");
     if args.dry_run {
-        stage::preview(&mut checked, &repo.gix)?;
-        dry_run_refs(&repo, update_ref, &checked)?;
-        out.files = file_lines(&checked);
+        dry_run_refs(&repo, update_ref, &planned.checked)?;
+        out.files = file_lines(&planned.checked);
         out.status = "would-apply";
         return Ok(());
     }
     let mut barrier = Barrier::new(repo.settings.fsync);
-    let journaled = stage_and_journal(&repo, checked, &mut barrier)?;
-    let record = &journaled.record;
-    let pid_file = journaled.staged.batch_dir.join(UPDATE_REF_PID_FILE);
-    let writeback = (repo.settings.fsync && record.refs.len() >= WRITEBACK_MIN_REFS)
+    let journaled = journal_batch(&repo, planned, &mut barrier)?;
+    let writeback = (repo.settings.fsync && journaled.record.refs.len() >= WRITEBACK_MIN_REFS)
         .then(|| Writeback::start(&repo.common_dir));
-    let prepared = prepare_refs(&repo, update_ref, &record.refs, Some(&pid_file))
-        .inspect_err(|e| roll_back(&repo, &journaled, e))?;
+    let (prepared, staged) = prepare_and_stage(&repo, update_ref, &journaled, &mut barrier)?;
     trace::stage("prepare-refs");
     crash::point("prepared");
-    let committing = commit_point(&repo, &journaled, prepared)?;
+    let committing = commit_point(&repo, &journaled, prepared, staged)?;
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.
     let moved = move_files(&repo, &journaled, &mut barrier, args.quiet);
@@ -110,7 +109,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
         .map_err(|e| after_commit_point(e, &journaled))?;
     drop(exiting_git);
     trace::stage("finish");
-    out.files = file_lines(&journaled.staged.checked);
+    out.files = file_lines(&journaled.planned.checked);
     out.status = "applied";
     drop(lock);
     Ok(())
@@ -137,20 +136,49 @@ fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
     }
 }
 
-fn stage_and_journal(repo: &Repo, checked: Checked, barrier: &mut Barrier) -> Result<Journaled> {
+/// Writes the journal (creating the batch directory); on failure nothing is left behind.
+fn journal_batch(repo: &Repo, planned: Planned, barrier: &mut Barrier) -> Result<Journaled> {
     let state_dir = repo.state_dir();
-    let dir = stage::batch_dir(&state_dir, &checked.batch.id);
-    let staged = stage::stage(checked, &state_dir, &repo.gix, barrier).inspect_err(|_| {
-        let _ = recover::remove_batch_dir(&dir, &state_dir, false);
-    })?;
-    crash::point("staged");
-    trace::stage("stage");
-    let journaled = journal::write(staged, &repo.git_dir, barrier).inspect_err(|_| {
+    let dir = planned.batch_dir.clone();
+    let journaled = journal::write(planned, &repo.git_dir, barrier).inspect_err(|_| {
         let _ = recover::remove_batch_dir(&dir, &state_dir, false);
     })?;
     crash::point("journaled");
     trace::stage("journal");
     Ok(journaled)
+}
+
+/// Sends git the ref changes and `prepare`, writes the new contents while git takes its locks
+/// (two processes, two cores), then reads git's answer. If either fails, git's transaction is
+/// aborted and the batch rolled back: nothing outside `atomic/` changed.
+fn prepare_and_stage(
+    repo: &Repo,
+    update_ref: Option<UpdateRefProcess>,
+    journaled: &Journaled,
+    barrier: &mut Barrier,
+) -> Result<(Option<PreparedRefs>, ContentsStaged)> {
+    let refs = &journaled.record.refs;
+    let pid_file = journaled.planned.batch_dir.join(UPDATE_REF_PID_FILE);
+    let preparing = start_prepare(repo, update_ref, refs, Some(&pid_file))
+        .inspect_err(|e| roll_back(repo, journaled, e))?;
+    let staged = stage::write_contents(&journaled.planned, &repo.gix, barrier);
+    trace::stage("stage");
+    if staged.is_ok() {
+        crash::point("staged");
+    }
+    let prepared = preparing.map(|p| p.wait().map_err(|e| name_the_entry(e, refs))).transpose();
+    let failure = match (prepared, staged) {
+        (Ok(prepared), Ok(staged)) => return Ok((prepared, staged)),
+        (Err(e), _) => e,
+        (Ok(prepared), Err(e)) => {
+            if let Some(prepared) = prepared {
+                let _ = prepared.abort();
+            }
+            e
+        }
+    };
+    roll_back(repo, journaled, &failure);
+    Err(failure)
 }
 
 /// The reflog message of a dry run's (aborted) transaction.
@@ -171,21 +199,21 @@ fn start_update_ref(
     refs::spawn(&repo.git, message, &identity.id).map(Some)
 }
 
-/// Takes every ref lock through git (`None` when the batch changes no ref); `pid_file` is where
-/// git's pid goes for recovery, or nothing for a dry run.
-fn prepare_refs(
+/// Sends git every ref change and `prepare` (`None` when the batch changes no ref through git);
+/// `pid_file` is where git's pid goes for recovery, or nothing for a dry run.
+fn start_prepare(
     repo: &Repo,
     update_ref: Option<UpdateRefProcess>,
     refs: &[journal::JournalRef],
     pid_file: Option<&Path>,
-) -> Result<Option<PreparedRefs>> {
+) -> Result<Option<Preparing>> {
     let Some(process) = update_ref.filter(|_| refs.iter().any(|r| r.via_git)) else {
         return Ok(None);
     };
     let zero = "0".repeat(repo.gix.object_hash().len_in_hex());
     let lines = refs.iter().map(|r| refs::command_lines(r, &zero));
     let locked = refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
-    refs::prepare(process, &repo.ref_dirs(), lines, locked, pid_file)
+    refs::start_prepare(process, &repo.ref_dirs(), lines, locked, pid_file)
         .map(Some)
         .map_err(|e| name_the_entry(e, refs))
 }
@@ -213,8 +241,9 @@ fn commit_point(
     repo: &Repo,
     journaled: &Journaled,
     prepared: Option<PreparedRefs>,
+    _staged: ContentsStaged,
 ) -> Result<Option<Committing>> {
-    let before = journaled.staged.checked.recheck().and_then(|_| {
+    let before = journaled.planned.checked.recheck().and_then(|_| {
         journal::append_commit_record(&journaled.path, &journaled.record.id, repo.settings.fsync)
     });
     if let Err(e) = before {
@@ -249,7 +278,7 @@ fn settle_refs(
             Ok(Some(committed))
         }
         Err(unknown) => {
-            let recovered = recover::recover_one(repo, &journaled.staged.batch_dir)?;
+            let recovered = recover::recover_one(repo, &journaled.planned.batch_dir)?;
             if recovered.action != Action::RolledForward {
                 return Err(Error::new(
                     Kind::Interrupted,
@@ -267,7 +296,7 @@ fn settle_refs(
 fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool) -> Result<()> {
     let record = &journaled.record;
     if let Some(work_tree) = &record.work_tree {
-        let dir = &journaled.staged.batch_dir;
+        let dir = &journaled.planned.batch_dir;
         let mut mover = Mover::new(work_tree, dir, repo.gix.object_hash(), false);
         let mut progress = Progress::new("Moving files", record.puts.len() + record.removes.len(), quiet);
         for put in &record.puts {
@@ -288,7 +317,7 @@ fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: 
 
 /// Once refs and files are in place: one barrier for both, and the journal cleared.
 fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<()> {
-    let dir = &journaled.staged.batch_dir;
+    let dir = &journaled.planned.batch_dir;
     if !dir.join(journal::JOURNAL_FILE).exists() {
         return Ok(()); // finished by the roll-forward of a failed commit
     }
@@ -328,7 +357,7 @@ fn after_commit_point(e: Error, journaled: &Journaled) -> Error {
 /// Before the commit point: removes the staged files and the journal; nothing else changed.
 /// When git died holding its locks, recovery removes the batch's own lock files too.
 fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
-    let dir = &journaled.staged.batch_dir;
+    let dir = &journaled.planned.batch_dir;
     if error.hints.iter().any(|h| h == refs::KILLED_HINT) && recover::recover_one(repo, dir).is_ok() {
         return;
     }
@@ -337,8 +366,9 @@ fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.
 fn dry_run_refs(repo: &Repo, update_ref: Option<UpdateRefProcess>, checked: &Checked) -> Result<()> {
-    match prepare_refs(repo, update_ref, &checked.batch.refs, None)? {
-        Some(prepared) => prepared.abort(),
+    let refs = &checked.batch.refs;
+    match start_prepare(repo, update_ref, refs, None)? {
+        Some(preparing) => preparing.wait().map_err(|e| name_the_entry(e, refs))?.abort(),
         None => Ok(()),
     }
 }
