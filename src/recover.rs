@@ -197,8 +197,7 @@ fn remove_torn_refs(target: &Repo, record: &Record, floor: Option<SystemTime>) -
         let (Ok(meta), Ok(content)) = (std::fs::symlink_metadata(&path), std::fs::read(&path)) else {
             continue;
         };
-        let zeros = content.iter().all(|&b| b == 0) && content.len() <= want.len();
-        let torn = content.len() < want.len() && want.as_bytes().starts_with(&content) || zeros;
+        let torn = content != want.as_bytes() && cut_short_from(&content, want.as_bytes());
         if meta.is_file() && torn && is_recent(&meta, floor) {
             std::fs::remove_file(&path).io_context(|| format!("cannot remove '{}'", path.display()))?;
             repaired.push(r.target.clone());
@@ -304,10 +303,10 @@ fn remove_own_locks(target: &Repo, record: &Record, journal: &Path, committed: b
         let Ok(meta) = std::fs::symlink_metadata(&lock) else {
             continue;
         };
-        let content = std::fs::read_to_string(&lock).unwrap_or_default();
+        let content = std::fs::read(&lock).unwrap_or_default();
         // git writes a lock's id and its newline in two writes: a kill between them leaves a
         // prefix of the new value, which is as much ours as the whole of it.
-        let matches = new_content.as_deref().unwrap_or("").starts_with(content.as_str());
+        let matches = cut_short_from(&content, new_content.as_deref().unwrap_or("").as_bytes());
         if is_recent(&meta, floor) && matches {
             std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
         } else if committed {
@@ -384,6 +383,18 @@ fn lock_floor(journal: &Path) -> Option<SystemTime> {
     meta.created().or_else(|_| meta.modified()).ok()
 }
 
+/// Whether a file holds what writing `want` may leave when cut short: a prefix of it, followed by
+/// zeros up to at most its length (all of it, part of it, or only zeros). The zeros come from
+/// power cuts: ext4 can keep a new file's size without its data (an unwritten extent reads as
+/// zeros), which the power-cut test saw for lock files once the staged contents' barrier ran
+/// while git was taking its locks. Another value differs in a byte that is not zero.
+fn cut_short_from(content: &[u8], want: &[u8]) -> bool {
+    let written = content.iter().position(|&b| b == 0).unwrap_or(content.len());
+    content.len() <= want.len()
+        && want.starts_with(&content[..written])
+        && content[written..].iter().all(|&b| b == 0)
+}
+
 /// Whether a file was made at or after `floor` (file times share the kernel's clock).
 fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
     match (floor, meta.modified()) {
@@ -434,4 +445,29 @@ pub fn remove_batch_dir(dir: &Path, state_dir: &Path, fsync: bool) -> Result<()>
 /// Where the pid of the batch's update-ref is kept.
 fn dirs_pid_file(record: &Record, repo: &Repo) -> PathBuf {
     crate::stage::batch_dir(&repo.state_dir(), &record.id).join(UPDATE_REF_PID_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_short_from;
+
+    #[test]
+    fn a_write_cut_short_leaves_a_prefix_or_zeros_never_other_bytes() {
+        let want = b"690d7c21f749b5ccd58440180f8a3b969723a3dc\n";
+        assert!(cut_short_from(b"", want));
+        assert!(cut_short_from(&want[..40], want));
+        assert!(cut_short_from(want, want));
+        assert!(cut_short_from(&[0u8; 41], want), "size on disk, data not: zeros");
+        assert!(cut_short_from(&[0u8; 12], want));
+        assert!(!cut_short_from(&[0u8; 42], want), "longer than anything we wrote");
+        assert!(!cut_short_from(b"fcc11e5bc3cca716d332ede9078dd354a539e3e2\n", want), "another value");
+        assert!(
+            cut_short_from(b"690d7c21f749b5ccd58440180f8a3b969723a3dc\0", want),
+            "the newline's size, not its data"
+        );
+        assert!(!cut_short_from(b"690e\0\0", want), "another value, then zeros");
+        assert!(!cut_short_from(&[0, 0, b'6', b'9'], want), "zeros, then bytes");
+        assert!(cut_short_from(b"", b""), "a lock git leaves empty");
+        assert!(!cut_short_from(b"x", b""));
+    }
 }
