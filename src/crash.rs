@@ -15,8 +15,8 @@ pub const POINTS: &[&str] = &[
     "files-moved",
     "refs-committed",
     "synced",
-    "recover-refs",
     "recover-file",
+    "recover-refs",
     "recover-synced",
 ];
 

@@ -119,6 +119,9 @@ pub struct Writeback {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// From this many refs on, git's work is long enough to write its files back while it goes on.
+pub const WRITEBACK_MIN_REFS: usize = 1000;
+
 /// How often the writeback thread syncs (100 ms, 300 ms and 1 s measured alike).
 const WRITEBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 

@@ -14,7 +14,7 @@
 //! Every step accepts "already done", so recovery can itself be killed and run again.
 
 use crate::crash;
-use crate::durable::Barrier;
+use crate::durable::{Barrier, WRITEBACK_MIN_REFS, Writeback};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::files::{Mover, Outcome as FileOutcome};
 use crate::journal::{self, JournalRef, Read, Record};
@@ -145,9 +145,12 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     let repaired = remove_torn_refs(&target, record, lock_floor(&journal_path))?;
     trace::stage("recover-locks");
     let mut barrier = Barrier::new(repo.settings.fsync);
-    conflicts.extend(roll_refs_forward(&target, record, &repaired, &mut barrier)?);
-    trace::stage("recover-refs");
-    crash::point("recover-refs");
+    let writeback = (repo.settings.fsync && record.refs.len() >= WRITEBACK_MIN_REFS)
+        .then(|| Writeback::start(&target.common_dir));
+    let (ref_conflicts, preparing) = start_refs_forward(&target, record, &repaired)?;
+    conflicts.extend(ref_conflicts);
+    // The files go forward while git takes its locks: past the commit point, refs and files
+    // are each finished on their own, in either order.
     if let Some(work_tree) = &record.work_tree {
         let mut mover = Mover::new(work_tree, dir, target.gix.object_hash(), true);
         for put in &record.puts {
@@ -165,6 +168,10 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
         barrier.add_file_system_of(work_tree);
     }
     trace::stage("recover-files");
+    finish_refs_forward(&target, record, preparing, &mut barrier)?;
+    drop(writeback);
+    trace::stage("recover-refs");
+    crash::point("recover-refs");
     barrier.add_file_system_of(&repo.common_dir);
     barrier.flush()?;
     trace::stage("recover-sync");
@@ -215,15 +222,15 @@ fn file_content(value: &RefValue) -> Option<String> {
     }
 }
 
-/// Brings every changed ref to its new value, in one update-ref transaction whose old values
-/// are what the journal says the refs held before: a ref someone else moved is a conflict. A
-/// `repaired` ref (see [`remove_torn_refs`]) goes from whatever it reads as now.
-fn roll_refs_forward(
+/// Starts bringing every changed ref to its new value, in one update-ref transaction whose old
+/// values are what the journal says the refs held before: a ref someone else moved is a
+/// conflict. A `repaired` ref (see [`remove_torn_refs`]) goes from whatever it reads as now.
+/// Returns the conflicts and git taking its locks (nothing when every ref is done already).
+fn start_refs_forward(
     target: &Repo,
     record: &Record,
     repaired: &[String],
-    barrier: &mut Barrier,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Option<refs::Preparing>)> {
     let store = RefStore::for_batch(&target.gix, &target.git, target.settings.reftable, record.refs.len())?;
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
     let mut lines = Vec::new();
@@ -246,26 +253,38 @@ fn roll_refs_forward(
         lines.push(format!("{no_deref}{}", refs::command_lines(&direct, &zero)));
         changed.push(r.target.as_str());
     }
-    if !lines.is_empty() {
-        let dirs = target.ref_dirs();
-        let pid_file = dirs_pid_file(record, target);
-        let process = refs::spawn(&target.git, &record.message, &record.id)?;
-        let prepared = refs::prepare(process, &dirs, lines.into_iter(), changed.into_iter(), Some(&pid_file))
-            .map_err(|e| {
-                Error::new(
-                    Kind::Interrupted,
-                    format!("batch {}: cannot finish its refs: {}", record.id, e.message),
-                )
-            })?;
-        prepared.commit().map_err(|e| {
-            Error::new(
-                Kind::Interrupted,
-                format!("batch {}: git update-ref failed: {}", record.id, e.0.trim()),
-            )
-        })?;
-        barrier.add_file_system_of(&target.common_dir);
+    if lines.is_empty() {
+        return Ok((conflicts, None));
     }
-    Ok(conflicts)
+    let dirs = target.ref_dirs();
+    let pid_file = dirs_pid_file(record, target);
+    let process = refs::spawn(&target.git, &record.message, &record.id)?;
+    let preparing =
+        refs::start_prepare(process, &dirs, lines.into_iter(), changed.into_iter(), Some(&pid_file))
+            .map_err(|e| cannot_finish_refs(record, &e.message))?;
+    Ok((conflicts, Some(preparing)))
+}
+
+/// Waits for git's locks and commits the refs; the barrier then covers their file system.
+fn finish_refs_forward(
+    target: &Repo,
+    record: &Record,
+    preparing: Option<refs::Preparing>,
+    barrier: &mut Barrier,
+) -> Result<()> {
+    let Some(preparing) = preparing else {
+        return Ok(());
+    };
+    let prepared = preparing.wait().map_err(|e| cannot_finish_refs(record, &e.message))?;
+    prepared.commit().map_err(|e| {
+        Error::new(Kind::Interrupted, format!("batch {}: git update-ref failed: {}", record.id, e.0.trim()))
+    })?;
+    barrier.add_file_system_of(&target.common_dir);
+    Ok(())
+}
+
+fn cannot_finish_refs(record: &Record, why: &str) -> Error {
+    Error::new(Kind::Interrupted, format!("batch {}: cannot finish its refs: {why}", record.id))
 }
 
 /// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is

@@ -8,7 +8,7 @@ use crate::check::{self, Checked};
 use crate::cli::ApplyArgs;
 use crate::commands::{recover_interrupted, wait_duration};
 use crate::crash;
-use crate::durable::{Barrier, Writeback};
+use crate::durable::{Barrier, WRITEBACK_MIN_REFS, Writeback};
 use crate::error::{Error, Kind, Result};
 use crate::files::{Mover, Outcome};
 use crate::git::UpdateRefProcess;
@@ -104,9 +104,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let exiting_git = settle_refs(&repo, &journaled, committing)?;
     drop(writeback);
     trace::stage("commit-refs");
-    moved
-        .and_then(|_| finish(&repo, &journaled, &mut barrier))
-        .map_err(|e| after_commit_point(e, &journaled))?;
+    finish(&repo, &journaled, moved, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
     drop(exiting_git);
     trace::stage("finish");
     out.files = file_lines(&journaled.planned.checked);
@@ -114,9 +112,6 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     drop(lock);
     Ok(())
 }
-
-/// From this many refs on, git's work is long enough to write its files back while it goes on.
-const WRITEBACK_MIN_REFS: usize = 1000;
 
 /// Reads the batch from a file or stdin; `origin` names it in parse errors.
 fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
@@ -316,11 +311,12 @@ fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: 
 }
 
 /// Once refs and files are in place: one barrier for both, and the journal cleared.
-fn finish(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier) -> Result<()> {
+fn finish(repo: &Repo, journaled: &Journaled, moved: Result<()>, barrier: &mut Barrier) -> Result<()> {
     let dir = &journaled.planned.batch_dir;
     if !dir.join(journal::JOURNAL_FILE).exists() {
-        return Ok(()); // finished by the roll-forward of a failed commit
+        return Ok(()); // finished by the roll-forward of a failed commit, the moves included
     }
+    moved?;
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
