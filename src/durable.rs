@@ -59,7 +59,10 @@ impl Barrier {
         if std::mem::take(&mut self.whole_fs) || paths.len() > SYNCFS_THRESHOLD || has_symlink() {
             return syncfs_covering(&paths);
         }
-        for path in &paths {
+        // Deepest first, a file before its directory: on a journaling file system the file's
+        // fsync commits the directory entries made with it, and the directory's fsync then finds
+        // nothing left to commit (one journal commit instead of one per path).
+        for path in paths.iter().rev() {
             fsync_path(path)?;
         }
         Ok(())
