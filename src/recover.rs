@@ -5,9 +5,9 @@
 //!   for lock files (and `packed-refs.new`) of git's `update-ref` if it was killed with us; those
 //!   are removed when they are provably ours. The batch directory is deleted.
 //! - Commit record present: roll forward. Each ref is at its new value (done), at its old value
-//!   (updated now, with the old value as precondition) or elsewhere (conflict); each file likewise.
-//!   A ref file that a power cut left empty is ours to set. Then one durability barrier, then the
-//!   batch directory is deleted.
+//!   (updated now, with the old value as precondition) or elsewhere (conflict); each file likewise,
+//!   moved while git takes the ref locks. A ref file that a power cut left empty or zeroed is ours
+//!   to set. Then one durability barrier, then the batch directory is deleted.
 //! - Torn journal that still holds its intact commit record (damaged after the commit point):
 //!   neither direction is safe; the batch is left for a person (exit 3).
 //!
