@@ -57,28 +57,18 @@ pub fn command_lines(change: &JournalRef, zero: &str) -> String {
 }
 
 /// Starts `git update-ref --stdin` for a batch, before the batch is ready: git's start-up then
-/// overlaps staging and journaling. It takes no lock until [`prepare`] sends `prepare`, and it
-/// exits without changing anything if dropped unused.
+/// overlaps validation and journaling. It takes no lock until [`start_prepare`] sends `prepare`,
+/// and it exits without changing anything if dropped unused.
 pub fn spawn(git: &Git, message: &str, id: &str) -> Result<UpdateRefProcess> {
     UpdateRefProcess::spawn(git, message, id)
 }
 
-/// Starts a transaction, queues every change and prepares it: on success every lock is held.
-/// On refusal nothing changed, and the empty directories git made for its locks are removed.
-/// `pid_file`, when given, receives git's pid so that recovery can wait for an orphaned git.
-pub fn prepare<'a>(
-    process: UpdateRefProcess,
-    dirs: &RefDirs,
-    lines: impl Iterator<Item = String>,
-    changed: impl Iterator<Item = &'a str>,
-    pid_file: Option<&Path>,
-) -> Result<PreparedRefs> {
-    start_prepare(process, dirs, lines, changed, pid_file)?.wait()
-}
-
-/// Like [`prepare`], but returns once `prepare` is sent: git takes its locks while the caller
-/// goes on, and [`Preparing::wait`] reads its answer. The lines are streamed to git as they are
-/// made: a 100,000-ref batch never exists as one string.
+/// Starts a transaction, queues every change and sends `prepare`, without waiting: git takes
+/// its locks while the caller goes on, and [`Preparing::wait`] reads its answer (on success every
+/// lock is held; on refusal nothing changed, and the empty directories git made for its locks
+/// are removed). `pid_file`, when given, receives git's pid so that recovery can wait for an
+/// orphaned git. The lines are streamed to git as they are made: a 100,000-ref batch never
+/// exists as one string.
 pub fn start_prepare<'a>(
     mut process: UpdateRefProcess,
     dirs: &RefDirs,
