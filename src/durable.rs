@@ -123,14 +123,20 @@ pub struct Writeback {
 }
 
 /// From this many refs on, git's work is long enough to write its files back while it goes on.
-pub const WRITEBACK_MIN_REFS: usize = 1000;
+const WRITEBACK_MIN_REFS: usize = 1000;
 
 /// How often the writeback thread syncs (100 ms, 300 ms and 1 s measured alike).
 const WRITEBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writeback {
+    /// Started for a batch of `refs` refs when barriers are on (`atomic.fsync`) and git's work
+    /// is long enough ([`WRITEBACK_MIN_REFS`]); apply and recovery alike.
+    pub fn for_refs(enabled: bool, refs: usize, dir: &Path) -> Option<Writeback> {
+        (enabled && refs >= WRITEBACK_MIN_REFS).then(|| Writeback::start(dir))
+    }
+
     /// Starts syncing the file system holding `dir` every [`WRITEBACK_EVERY`], until dropped.
-    pub fn start(dir: &Path) -> Writeback {
+    fn start(dir: &Path) -> Writeback {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let dir = dir.to_path_buf();
         let thread = std::thread::Builder::new()

@@ -14,7 +14,7 @@
 //! Every step accepts "already done", so recovery can itself be killed and run again.
 
 use crate::crash;
-use crate::durable::{Barrier, WRITEBACK_MIN_REFS, Writeback};
+use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::files::{Mover, Outcome as FileOutcome};
 use crate::journal::{self, JournalRef, Read, Record};
@@ -145,8 +145,7 @@ fn roll_forward(repo: &Repo, dir: &Path, record: &Record) -> Result<Recovered> {
     let repaired = remove_torn_refs(&target, record, lock_floor(&journal_path))?;
     trace::stage("recover-locks");
     let mut barrier = Barrier::new(repo.settings.fsync);
-    let writeback = (repo.settings.fsync && record.refs.len() >= WRITEBACK_MIN_REFS)
-        .then(|| Writeback::start(&target.common_dir));
+    let writeback = Writeback::for_refs(repo.settings.fsync, record.refs.len(), &target.common_dir);
     let (ref_conflicts, preparing) = start_refs_forward(&target, record, &repaired)?;
     conflicts.extend(ref_conflicts);
     // The files go forward while git takes its locks: past the commit point, refs and files
@@ -289,8 +288,9 @@ fn cannot_finish_refs(record: &Record, why: &str) -> Error {
 
 /// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
 /// on one of the batch's refs (HEAD too when the batch updates or verifies HEAD's branch, or
-/// `packed-refs`), was made since our update-ref started (see [`lock_floor`]), and holds
-/// nothing, the batch's new value, or a prefix of it. Any other lock on those refs is reported,
+/// `packed-refs`), was made since our update-ref started (see [`lock_floor`]), and holds what
+/// git's write of the batch's new value may leave (see [`cut_short_from`]: nothing, a prefix,
+/// all of it, zeros after a power cut). Any other lock on those refs is reported,
 /// never deleted. A `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes
 /// with that lock: git creates it exclusively, so a stale one would fail every later rewrite of
 /// `packed-refs`, our own roll-forward included. Reftable stacks get the same treatment for

@@ -8,7 +8,7 @@ use crate::check::{self, Checked};
 use crate::cli::ApplyArgs;
 use crate::commands::{recover_interrupted, wait_duration};
 use crate::crash;
-use crate::durable::{Barrier, WRITEBACK_MIN_REFS, Writeback};
+use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, Kind, Result};
 use crate::files::{Mover, Outcome};
 use crate::git::UpdateRefProcess;
@@ -92,8 +92,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     }
     let mut barrier = Barrier::new(repo.settings.fsync);
     let journaled = journal_batch(&repo, planned, &mut barrier)?;
-    let writeback = (repo.settings.fsync && journaled.record.refs.len() >= WRITEBACK_MIN_REFS)
-        .then(|| Writeback::start(&repo.common_dir));
+    let writeback = Writeback::for_refs(repo.settings.fsync, journaled.record.refs.len(), &repo.common_dir);
     let (prepared, staged) = prepare_and_stage(&repo, update_ref, &journaled, &mut barrier)?;
     trace::stage("prepare-refs");
     crash::point("prepared");
