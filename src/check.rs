@@ -3,29 +3,12 @@
 //! path is in now. The work tree is only read; [`Checked::recheck`] proves it did not move later.
 
 use crate::error::{Error, Result};
-use crate::parse::Mode;
 use crate::paths::{self, Found};
+use crate::record::{FileState, JournalBlob, JournalRemove, Mode};
 use crate::validate::{Batch, Expect, FileAction, FileChange, NewContent};
 use gix::ObjectId;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// A file's state as the journal records it: absent, or a blob with a mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileState {
-    Absent,
-    Present { blob: ObjectId, mode: Mode },
-}
-
-impl FileState {
-    /// The blob id, for reports.
-    pub fn blob(&self) -> Option<ObjectId> {
-        match self {
-            FileState::Absent => None,
-            FileState::Present { blob, .. } => Some(*blob),
-        }
-    }
-}
 
 /// Where a put's new content comes from.
 #[derive(Debug, Clone)]
@@ -49,13 +32,6 @@ pub struct Put {
     pub report: Option<usize>,
 }
 
-/// Remove the file at a path (and the directories that leaves empty).
-#[derive(Debug, Clone)]
-pub struct Remove {
-    pub path: String,
-    pub old: FileState,
-}
-
 /// One line of the `files` report of `--json`.
 #[derive(Debug, Clone)]
 pub struct FileReport {
@@ -72,7 +48,8 @@ pub struct Checked {
     pub batch: Batch,
     pub work_tree: Option<PathBuf>,
     pub puts: Vec<Put>,
-    pub removes: Vec<Remove>,
+    /// Files to remove (and the directories that leaves empty), as the journal records them.
+    pub removes: Vec<JournalRemove>,
     pub files_report: Vec<FileReport>,
     /// What `lstat` said of every touched path, to notice a change before the commit point.
     snapshots: Vec<(String, Option<StatKey>)>,
@@ -150,8 +127,8 @@ impl Checked {
                 });
             }
             FileAction::Delete => {
-                if old != FileState::Absent {
-                    self.removes.push(Remove { path: change.path.clone(), old });
+                if let Some(old) = JournalBlob::of(old) {
+                    self.removes.push(JournalRemove { path: change.path.clone(), old });
                 }
                 self.report(&change.path, "delete", None, old.blob(), None);
             }
@@ -165,7 +142,8 @@ impl Checked {
                 }
                 let source = PutSource::WorkTree { path: change.path.clone(), blob };
                 self.puts.push(Put { path: to.clone(), old: FileState::Absent, mode, source, report: None });
-                self.removes.push(Remove { path: change.path.clone(), old });
+                self.removes
+                    .push(JournalRemove { path: change.path.clone(), old: JournalBlob { blob, mode } });
                 self.report(&change.path, "rename", Some(to.clone()), Some(blob), Some(blob));
             }
         }

@@ -1,4 +1,5 @@
-//! The whole command line, in one place: `-h`, `--help` and the man page's options come from here.
+//! The whole command line, in one place: `-h` and `--help` come from here. The man page
+//! (`man/git-atomic.1`) is written by hand and must be kept in step with it.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

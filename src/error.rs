@@ -1,5 +1,5 @@
-//! One error type for every command, so that the exit status, the `error:`/`hint:` lines and the
-//! `--json` error kind are decided in one place (SPEC §3).
+//! One error type for every command, so that the exit status, the `error:`/`hint:` lines, and
+//! the `--json` error kind and status are decided in one place (SPEC §3).
 
 use std::fmt;
 
@@ -34,6 +34,18 @@ impl Kind {
     pub fn json_name(self) -> &'static str {
         match self {
             Kind::Refused => "precondition",
+            Kind::Invalid => "invalid",
+            Kind::Interrupted => "interrupted",
+            Kind::Busy => "busy",
+            Kind::Fatal => "fatal",
+        }
+    }
+
+    /// The `status` string of a failed `apply --json` (`refused` where `error.kind` says
+    /// `precondition`: SPEC §3 names the status after the outcome, the kind after the cause).
+    pub fn json_status(self) -> &'static str {
+        match self {
+            Kind::Refused => "refused",
             Kind::Invalid => "invalid",
             Kind::Interrupted => "interrupted",
             Kind::Busy => "busy",
@@ -91,6 +103,12 @@ impl Error {
         for hint in &self.hints {
             eprintln!("hint: {hint}");
         }
+    }
+
+    /// Prints the error and returns the exit status that ends the command with it.
+    pub fn report(&self) -> i32 {
+        self.print();
+        self.kind.exit_code()
     }
 }
 

@@ -1,14 +1,14 @@
 //! Stage 7: moves the staged files into the work tree and removes deleted ones, after the
-//! commit point. Every operation accepts "already done", because roll-forward repeats them after
-//! a crash: a put is done when the staged file is gone and the path holds the new content, a
-//! removal when the path is absent. Puts run before removals, so a directory that a batch both
-//! empties and refills is never removed in between.
+//! commit point, for apply and recovery alike ([`move_all`]). Every operation accepts "already
+//! done", because roll-forward repeats them after a crash: a put is done when the staged file is
+//! gone and the path holds the new content, a removal when the path is absent.
 
-use crate::check::FileState;
+use crate::crash;
 use crate::durable::Barrier;
-use crate::error::{Error, IoContext, Result};
-use crate::journal::{JournalBlob, JournalPut, JournalRemove};
+use crate::error::{Error, IoContext, Kind, Result};
 use crate::paths::{self, Found};
+use crate::progress::Progress;
+use crate::record::{FileState, JournalBlob, JournalPut, JournalRemove, Record};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,84 @@ pub enum Outcome {
     Done,
     /// The path holds neither the old nor the new state: someone else changed it.
     Conflict(String),
+}
+
+/// How [`move_all`] goes: apply moving a batch's files for the first time, or recovery repeating
+/// the moves of a batch whose process died.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Compare each path with the journal before touching it, and take a difference as a
+    /// conflict. Recovery does: anyone may have changed the work tree since the crash. Apply
+    /// need not: it rechecked every path with git's locks held, just before the commit point.
+    pub verify: bool,
+    /// Stop at the first conflict, as an error (apply), rather than move everything else and
+    /// return every conflict (recovery, which leaves the batch for a person).
+    pub stop_at_conflict: bool,
+    /// Show a progress line on a terminal (not under `--quiet`).
+    pub progress: bool,
+    /// The crash point passed after each file, for the crash tests.
+    pub crash_point: &'static str,
+}
+
+impl Policy {
+    /// Apply's moves, right after the commit point.
+    pub fn apply(quiet: bool) -> Self {
+        Policy { verify: false, stop_at_conflict: true, progress: !quiet, crash_point: "file-moved" }
+    }
+
+    /// Recovery's roll-forward, after a crash at any point of apply's moves (or of its own).
+    pub fn recovery(quiet: bool) -> Self {
+        Policy { verify: true, stop_at_conflict: false, progress: !quiet, crash_point: "recover-file" }
+    }
+}
+
+/// Moves every file of a committed batch into place and returns the conflicts (always none when
+/// `policy.stop_at_conflict`: the first one is then the error). Puts run before removals, so that
+/// a directory the batch both empties and refills is never removed in between. The barrier gets
+/// every directory whose entries changed; it is flushed by the caller, together with the refs.
+pub fn move_all(
+    record: &Record,
+    batch_dir: &Path,
+    hash: gix::hash::Kind,
+    policy: Policy,
+    barrier: &mut Barrier,
+) -> Result<Vec<String>> {
+    let Some(work_tree) = &record.work_tree else {
+        return Ok(Vec::new());
+    };
+    let mut mover = Mover::new(work_tree, batch_dir, hash, policy.verify);
+    let total = record.puts.len() + record.removes.len();
+    let mut progress = Progress::new("Moving files", total, !policy.progress);
+    let mut conflicts = Vec::new();
+    let puts = record.puts.iter().map(Step::Put);
+    for step in puts.chain(record.removes.iter().map(Step::Remove)) {
+        let outcome = match step {
+            Step::Put(put) => mover.put(put, barrier)?,
+            Step::Remove(remove) => mover.remove(remove, barrier)?,
+        };
+        if let Outcome::Conflict(why) = outcome {
+            if policy.stop_at_conflict {
+                return Err(Error::new(Kind::Interrupted, why));
+            }
+            conflicts.push(why);
+        }
+        crash::point(policy.crash_point);
+        progress.tick();
+    }
+    if policy.verify {
+        // Recovery finishes moves that a dead process began: a put it finds done (staged file
+        // gone, new content in place) or a removal it finds done adds nothing to this barrier, yet
+        // that process's renames and unlinks may not be durable (its barrier 3 never ran). Their
+        // directories are not known any more, so the work tree's whole file system is synced.
+        barrier.add_file_system_of(work_tree);
+    }
+    Ok(conflicts)
+}
+
+/// One file operation of a batch, in the order [`move_all`] runs them.
+enum Step<'r> {
+    Put(&'r JournalPut),
+    Remove(&'r JournalRemove),
 }
 
 /// Moves files in one work tree, checking each directory on the way once.

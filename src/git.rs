@@ -34,6 +34,52 @@ pub fn find_git() -> Result<PathBuf> {
     which::which("git").map_err(|e| Error::fatal(format!("cannot find git on PATH: {e}")))
 }
 
+/// Where `git rev-parse` finds the repository from the current directory (absolute paths, as
+/// git spells them).
+pub struct Located {
+    pub git_dir: PathBuf,
+    pub common_dir: PathBuf,
+    /// `None` for a bare repository.
+    pub work_tree: Option<PathBuf>,
+}
+
+/// Asks git where the repository is, for the cases (`GIT_DIR` and friends) where gix's rules
+/// differ from git's; git's own refusal ("not a git repository") is the error.
+pub fn rev_parse_repository(exe: &Path) -> Result<Located> {
+    let out = Command::new(exe)
+        .args(["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"])
+        .args(["--is-bare-repository", "--is-inside-work-tree", "--show-cdup"])
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| spawn_error(exe, e))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::fatal(msg.trim().trim_start_matches("fatal: ").to_string()));
+    }
+    let text = String::from_utf8(out.stdout).map_err(|_| Error::fatal("non-UTF-8 repository path"))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let [git_dir, common_dir, bare, inside, rest @ ..] = lines.as_slice() else {
+        return Err(Error::fatal("cannot read the output of `git rev-parse`"));
+    };
+    let work_tree = if *bare == "true" {
+        None
+    } else if *inside == "true" {
+        let cdup = rest.first().copied().unwrap_or("");
+        Some(std::env::current_dir().map_err(|e| Error::fatal(e.to_string()))?.join(cdup))
+    } else {
+        show_toplevel(exe)
+    };
+    Ok(Located { git_dir: PathBuf::from(git_dir), common_dir: PathBuf::from(common_dir), work_tree })
+}
+
+/// The work tree git uses when the current directory is outside it (`GIT_WORK_TREE` elsewhere).
+fn show_toplevel(exe: &Path) -> Option<PathBuf> {
+    let out = Command::new(exe).args(["rev-parse", "--show-toplevel"]).stderr(Stdio::null()).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let line = text.lines().next()?.trim();
+    (out.status.success() && !line.is_empty()).then(|| PathBuf::from(line))
+}
+
 impl Git {
     /// A handle that runs `exe` with `GIT_DIR` (and `GIT_WORK_TREE`) pinned to one repository.
     pub fn new(exe: PathBuf, git_dir: PathBuf, work_tree: Option<PathBuf>) -> Self {

@@ -7,9 +7,9 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::git::OWN_TRANSACTION_ENV;
-use crate::journal::{self, Read};
+use crate::journal::{self, Journal};
 use crate::lock;
-use crate::recover::{Action, batch_dirs, recover_all};
+use crate::recover::{Action, recover_all};
 use crate::repo::Repo;
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write};
@@ -74,8 +74,8 @@ fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(Stri
     let Some(_lock) = lock::try_acquire(&state_dir)? else {
         return Ok(None);
     };
-    for dir in batch_dirs(&state_dir)? {
-        if let Read::Intact { record, .. } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
+    for batch in state_dir.batch_dirs()? {
+        if let Journal::Intact { record, .. } = journal::read(&batch.journal())? {
             // `HEAD` and other per-worktree refs of a batch are those of the worktree it ran in.
             let same_worktree = record.git_dir == repo.git_dir;
             let hit = record
@@ -126,7 +126,7 @@ pub fn recover_after(pid: u32) -> i32 {
         let repo = Repo::discover()?;
         let wait = std::time::Duration::from_secs(repo.settings.lock_timeout);
         let lock = lock::acquire(&repo.state_dir(), wait)?;
-        for recovered in recover_all(&repo, &lock)? {
+        for recovered in recover_all(&repo, &lock, true)? {
             if let Action::Conflict(why) = recovered.action {
                 eprintln!("warning: git-atomic batch {} needs attention: {}", recovered.id, why.join("; "));
             }

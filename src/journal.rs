@@ -1,8 +1,8 @@
-//! Stage 5: the journal, `<common dir>/atomic/batches/<id>/journal`, and its commit record.
-//! Layout (docs/journal.md):
+//! The journal file, `atomic/batches/<id>/journal`: its framing, its commit record, and reading
+//! it back. Layout (docs/journal.md; the record's types are in record.rs):
 //!
 //! ```text
-//! git-atomic journal 1\n
+//! git-atomic journal 2\n
 //! <one line of JSON: the Record>\n
 //! crc32 <8 hex digits of the JSON line's bytes>\n
 //! commit <id> <8 hex digits of crc32("commit <id>")>\n     <- appended at the commit point
@@ -10,185 +10,38 @@
 //!
 //! A journal whose checksum does not match was torn by a crash while being written: it never
 //! reached its barrier, so the batch never passed prepare and it is rolled back. The batch is
-//! committed exactly when the commit line is present and intact.
+//! committed exactly when the commit line is present and intact. Format 1 (`git-atomic journal
+//! 1`) is still read.
 
-use crate::check::FileState;
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
-use crate::parse::Mode;
-use crate::refstore::RefValue;
-use crate::stage::{self, Planned};
-use crate::validate::RefChange;
-use gix::ObjectId;
-use serde::{Deserialize, Serialize};
+use crate::record::Record;
+use crate::state;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+/// The header of the format this version writes: 2, since staged files sit beside the journal.
 const HEADER: &str = "git-atomic journal 2\n";
-/// Version 1 kept staged files in a `stage/` subdirectory of the batch; still read, for a batch
+/// Format 1 kept staged files in a `stage/` subdirectory of the batch; still read, for a batch
 /// interrupted under an earlier git-atomic.
 const HEADER_V1: &str = "git-atomic journal 1\n";
-pub const JOURNAL_FILE: &str = "journal";
 
-/// Everything recovery needs to roll the batch back or forward, without the batch file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    pub id: String,
-    pub message: String,
-    /// The worktree's git dir: per-worktree refs (`HEAD`) are read and written through it.
-    pub git_dir: PathBuf,
-    pub work_tree: Option<PathBuf>,
-    pub refs: Vec<JournalRef>,
-    pub puts: Vec<JournalPut>,
-    pub removes: Vec<JournalRemove>,
-}
-
-/// A ref change as journaled: the validated change itself, moved (not copied) into the record,
-/// so that a 100,000-ref batch is held once. Values are written `absent`, a hex id, or `ref:<name>`.
-pub type JournalRef = RefChange;
-
-/// A file put as journaled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalPut {
-    pub path: String,
-    pub staged: String,
-    pub old: Option<JournalBlob>,
-    pub new: JournalBlob,
-}
-
-/// A file removal as journaled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalRemove {
-    pub path: String,
-    pub old: JournalBlob,
-}
-
-/// A blob id and a git mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalBlob {
-    #[serde(with = "hex_id")]
-    pub blob: ObjectId,
-    pub mode: Mode,
-}
-
-impl JournalBlob {
-    /// The journal form of a file state (`None` for absent).
-    pub fn of(state: FileState) -> Option<Self> {
-        match state {
-            FileState::Absent => None,
-            FileState::Present { blob, mode } => Some(JournalBlob { blob, mode }),
-        }
-    }
-
-    /// The file state a journal entry records.
-    pub fn state(this: Option<Self>) -> FileState {
-        match this {
-            None => FileState::Absent,
-            Some(b) => FileState::Present { blob: b.blob, mode: b.mode },
-        }
-    }
-}
-
-/// Object ids in the journal are hex strings, readable with `cat`.
-mod hex_id {
-    use gix::ObjectId;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectId, D::Error> {
-        let text = String::deserialize(d)?;
-        ObjectId::from_hex(text.as_bytes()).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Ref values in the journal are strings, readable with `cat`: `absent`, a hex id, `ref:<name>`.
-impl Serialize for RefValue {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            RefValue::Absent => s.serialize_str("absent"),
-            RefValue::Id(id) => s.collect_str(id),
-            RefValue::Symbolic(target) => s.collect_str(&format_args!("ref:{target}")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RefValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        if text == "absent" {
-            return Ok(RefValue::Absent);
-        }
-        if let Some(target) = text.strip_prefix("ref:") {
-            return Ok(RefValue::Symbolic(target.to_string()));
-        }
-        ObjectId::from_hex(text.as_bytes())
-            .map(RefValue::Id)
-            .map_err(|_| serde::de::Error::custom(format!("bad ref value '{text}'")))
-    }
-}
-
-/// A planned batch whose journal is durable: recovery can now undo or finish it.
-#[must_use = "a journaled batch must be prepared or rolled back"]
-pub struct Journaled {
-    pub planned: Planned,
-    pub record: Record,
-    pub path: PathBuf,
-}
-
-/// Builds the record of a planned batch; the ref changes move from the batch into the record.
-pub fn record_of(planned: &mut Planned, git_dir: &Path) -> Record {
-    let refs = std::mem::take(&mut planned.checked.batch.refs);
-    let checked = &planned.checked;
-    Record {
-        id: checked.batch.id.clone(),
-        message: checked.batch.message.clone(),
-        git_dir: git_dir.to_path_buf(),
-        work_tree: checked.work_tree.clone(),
-        refs,
-        puts: planned
-            .puts
-            .iter()
-            .map(|p| JournalPut {
-                path: p.path.clone(),
-                staged: p.staged.clone(),
-                old: JournalBlob::of(p.old),
-                new: JournalBlob::of(p.new).expect("a put always has new content"),
-            })
-            .collect(),
-        removes: checked
-            .removes
-            .iter()
-            .map(|r| JournalRemove {
-                path: r.path.clone(),
-                old: JournalBlob::of(r.old).expect("only present files are removed"),
-            })
-            .collect(),
-    }
-}
-
-/// Creates the batch directory, writes the journal and flushes the barrier: afterwards the
+/// Writes the journal of a batch whose directory exists, and flushes the barrier: afterwards the
 /// journal survives power loss (under `atomic.fsync`), and only then may git take ref locks for
-/// us, so that recovery can always tell their lock files as the batch's own.
-pub fn write(mut planned: Planned, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
-    stage::create_batch_dir(&planned.batch_dir, barrier)?;
-    let record = record_of(&mut planned, git_dir);
-    let path = planned.batch_dir.join(JOURNAL_FILE);
+/// the batch, so that recovery can always tell their lock files as the batch's own.
+pub fn write(record: &Record, path: &Path, barrier: &mut Barrier) -> Result<()> {
     let failed = |e: &dyn std::fmt::Display| Error::fatal(format!("cannot write '{}': {e}", path.display()));
-    let file = std::fs::File::create(&path).io_context(|| format!("cannot create '{}'", path.display()))?;
+    let file = std::fs::File::create(path).io_context(|| format!("cannot create '{}'", path.display()))?;
     // Streamed through the checksum: a 100,000-entry record never exists as one string.
     let mut out = Checksummed { inner: std::io::BufWriter::new(file), crc: crc32fast::Hasher::new() };
     out.inner.write_all(HEADER.as_bytes()).map_err(|e| failed(&e))?;
-    serde_json::to_writer(&mut out, &record).map_err(|e| failed(&e))?;
+    serde_json::to_writer(&mut out, record).map_err(|e| failed(&e))?;
     let crc = out.crc.finalize();
     let mut file = out.inner;
     write!(file, "\ncrc32 {crc:08x}\n").and_then(|_| file.flush()).map_err(|e| failed(&e))?;
     drop(file);
-    barrier.add(&path);
-    barrier.flush()?;
-    Ok(Journaled { planned, record, path })
+    barrier.add(path);
+    barrier.flush()
 }
 
 /// A writer that feeds everything it passes on into a CRC-32.
@@ -231,7 +84,7 @@ pub fn append_commit_record(path: &Path, id: &str, fsync: bool) -> Result<()> {
 
 /// What a journal on disk says.
 #[derive(Debug)]
-pub enum Read {
+pub enum Journal {
     /// Torn, corrupt or empty: the batch never passed its barrier.
     Torn,
     /// Intact; `committed` tells whether the commit record is there.
@@ -239,10 +92,10 @@ pub enum Read {
 }
 
 /// Reads and checks a journal file; never panics on garbage.
-pub fn read(path: &Path) -> Result<Read> {
+pub fn read(path: &Path) -> Result<Journal> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Torn),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Journal::Torn),
         Err(e) => {
             return Err(Error::fatal(format!("cannot read '{}': {e}", path.display())));
         }
@@ -261,40 +114,42 @@ pub fn has_commit_record(path: &Path, id: &str) -> bool {
         .is_ok_and(|bytes| bytes.split_inclusive(|&b| b == b'\n').any(|l| l == line.as_bytes()))
 }
 
-fn parse_journal(bytes: &[u8]) -> Read {
+fn parse_journal(bytes: &[u8]) -> Journal {
     let (rest, version) =
         match (bytes.strip_prefix(HEADER.as_bytes()), bytes.strip_prefix(HEADER_V1.as_bytes())) {
             (Some(rest), _) => (rest, 2),
             (None, Some(rest)) => (rest, 1),
-            (None, None) => return Read::Torn,
+            (None, None) => return Journal::Torn,
         };
     let mut lines = rest.split_inclusive(|&b| b == b'\n');
     let (Some(body), Some(check)) = (lines.next(), lines.next()) else {
-        return Read::Torn;
+        return Journal::Torn;
     };
     let Some(body) = body.strip_suffix(b"\n") else {
-        return Read::Torn;
+        return Journal::Torn;
     };
     if check != format!("crc32 {:08x}\n", crc32fast::hash(body)).as_bytes() {
-        return Read::Torn;
+        return Journal::Torn;
     }
     let Ok(mut record) = serde_json::from_slice::<Record>(body) else {
-        return Read::Torn;
+        return Journal::Torn;
     };
     // A staged name is a number the batch chose; anything else would name a path elsewhere.
     if !record.puts.iter().all(|p| !p.staged.is_empty() && p.staged.bytes().all(|b| b.is_ascii_digit())) {
-        return Read::Torn;
+        return Journal::Torn;
     }
     if version == 1 {
-        record.puts.iter_mut().for_each(|p| p.staged = format!("stage/{}", p.staged));
+        record.puts.iter_mut().for_each(|p| p.staged = format!("{}/{}", state::V1_STAGE_DIR, p.staged));
     }
     let committed = lines.next() == Some(commit_line(&record.id).as_bytes());
-    Read::Intact { record, committed }
+    Journal::Intact { record, committed }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{JournalBlob, JournalPut, Mode};
+    use gix::ObjectId;
 
     fn record() -> Record {
         Record {
@@ -324,16 +179,18 @@ mod tests {
 
     #[test]
     fn a_format_1_journal_names_its_staged_files_under_stage() {
-        let Read::Intact { record, .. } = parse_journal(&with_puts(HEADER_V1, "7")) else { panic!("torn") };
+        let Journal::Intact { record, .. } = parse_journal(&with_puts(HEADER_V1, "7")) else {
+            panic!("torn")
+        };
         assert_eq!(record.puts[0].staged, "stage/7");
-        let Read::Intact { record, .. } = parse_journal(&with_puts(HEADER, "7")) else { panic!("torn") };
+        let Journal::Intact { record, .. } = parse_journal(&with_puts(HEADER, "7")) else { panic!("torn") };
         assert_eq!(record.puts[0].staged, "7");
     }
 
     #[test]
     fn a_staged_name_that_is_not_a_number_is_never_trusted() {
         for bad in ["", "../../x", "/etc/passwd", "0/..", "stage/0"] {
-            assert!(matches!(parse_journal(&with_puts(HEADER, bad)), Read::Torn), "{bad:?}");
+            assert!(matches!(parse_journal(&with_puts(HEADER, bad)), Journal::Torn), "{bad:?}");
         }
     }
 
@@ -341,21 +198,21 @@ mod tests {
     fn every_truncation_and_every_flipped_byte_reads_as_torn_or_uncommitted() {
         let mut full = sample();
         full.extend_from_slice(commit_line("abc").as_bytes());
-        assert!(matches!(parse_journal(&full), Read::Intact { committed: true, .. }));
+        assert!(matches!(parse_journal(&full), Journal::Intact { committed: true, .. }));
         let uncommitted_len = sample().len();
         for cut in 0..full.len() {
             let read = parse_journal(&full[..cut]);
             match read {
-                Read::Intact { committed, .. } => {
+                Journal::Intact { committed, .. } => {
                     assert!(cut >= uncommitted_len && !committed, "cut at {cut}")
                 }
-                Read::Torn => assert!(cut < uncommitted_len, "cut at {cut}"),
+                Journal::Torn => assert!(cut < uncommitted_len, "cut at {cut}"),
             }
         }
         for i in 0..full.len() {
             let mut bad = full.clone();
             bad[i] ^= 0x20;
-            assert!(!matches!(parse_journal(&bad), Read::Intact { committed: true, .. }), "flip at {i}");
+            assert!(!matches!(parse_journal(&bad), Journal::Intact { committed: true, .. }), "flip at {i}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `--json` wire shapes (SPEC §3). Editors parse these: fields are only ever added.
+//! The `--json` wire shapes of every command (SPEC §3). Editors parse these: fields are only
+//! ever added.
 
 use serde::Serialize;
 
@@ -35,6 +36,44 @@ pub struct FileLine {
     pub to: Option<String>,
     pub old: Option<String>,
     pub new: Option<String>,
+}
+
+/// The result of `recover`: what happened to each batch, and the error that ends the command.
+#[derive(Debug, Serialize, Default)]
+pub struct RecoverResult {
+    pub recovered: Vec<RecoveredLine>,
+    pub error: Option<ErrorLine>,
+}
+
+/// One batch that `recover` handled.
+#[derive(Debug, Serialize)]
+pub struct RecoveredLine {
+    pub id: String,
+    /// `rolled-back`, `rolled-forward`, `conflict` or `abandoned`.
+    pub action: &'static str,
+    pub conflicts: Vec<String>,
+}
+
+/// The result of `status`.
+#[derive(Debug, Serialize)]
+pub struct StatusResult {
+    pub batches: Vec<BatchLine>,
+    /// Whether the reference-transaction hook is installed (`None` when it cannot be told).
+    pub hook_installed: Option<bool>,
+}
+
+/// One batch directory as `status` sees it.
+#[derive(Debug, Serialize)]
+pub struct BatchLine {
+    pub id: String,
+    /// `in-flight` (its owner is alive), `interrupted` (will be recovered), `conflict` (exit 3).
+    pub state: &'static str,
+    /// Whether the commit record was written: recovery rolls forward when true.
+    pub committed: bool,
+    pub message: Option<String>,
+    pub refs: Vec<String>,
+    pub files: Vec<String>,
+    pub conflicts: Vec<String>,
 }
 
 /// The error of a failed command.

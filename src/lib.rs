@@ -1,6 +1,9 @@
 //! git-atomic: a batch of ref changes and work-tree file changes, applied all-or-nothing and
 //! recovered after a crash at any instant. The modules follow the data: parse → validate →
-//! check → stage → journal → refs → files, with `recover` reusing them from the journal.
+//! check → stage (plan, journal, write contents) → refs → files, with `recover` reusing refs and
+//! files from the journal; `commands/` drives them. Below the pipeline, and importing none of
+//! it: the repository (repo, git, config, refstore), the work tree's paths (paths), durability
+//! (durable), the `.git/atomic/` tree (state, lock), and the journal (record, journal).
 
 pub mod check;
 pub mod cli;
@@ -14,15 +17,18 @@ pub mod git;
 pub mod hook;
 pub mod journal;
 pub mod json;
+pub mod leftovers;
 pub mod lock;
 pub mod parse;
 pub mod paths;
 pub mod progress;
+pub mod record;
 pub mod recover;
 pub mod refs;
 pub mod refstore;
 pub mod repo;
 pub mod stage;
+pub mod state;
 pub mod trace;
 pub mod validate;
 pub mod yaml;

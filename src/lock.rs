@@ -4,9 +4,9 @@
 //! The kernel drops the lock when its holder dies, so a crash never leaves it stale.
 
 use crate::error::{Error, IoContext, Kind, Result};
+use crate::state::StateDir;
 use fd_lock::RwLock;
 use std::fs::{File, OpenOptions};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Proof that this process holds the batch lock; dropping it closes the file, which releases it.
@@ -15,9 +15,10 @@ pub struct BatchLock {
     _file: RwLock<File>,
 }
 
-fn open_lock_file(state_dir: &Path) -> Result<RwLock<File>> {
-    std::fs::create_dir_all(state_dir).io_context(|| format!("cannot create '{}'", state_dir.display()))?;
-    let path = state_dir.join("lock");
+fn open_lock_file(state_dir: &StateDir) -> Result<RwLock<File>> {
+    let root = state_dir.root();
+    std::fs::create_dir_all(root).io_context(|| format!("cannot create '{}'", root.display()))?;
+    let path = state_dir.lock_file();
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -41,7 +42,7 @@ fn try_take(lock: &mut RwLock<File>) -> bool {
 }
 
 /// Takes the lock, waiting up to `wait`; exit 4 (busy) when another batch keeps it longer.
-pub fn acquire(state_dir: &Path, wait: Duration) -> Result<BatchLock> {
+pub fn acquire(state_dir: &StateDir, wait: Duration) -> Result<BatchLock> {
     let mut lock = open_lock_file(state_dir)?;
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(1);
@@ -61,14 +62,14 @@ pub fn acquire(state_dir: &Path, wait: Duration) -> Result<BatchLock> {
 }
 
 /// Takes the lock only if it is free right now (the hook must never wait on it).
-pub fn try_acquire(state_dir: &Path) -> Result<Option<BatchLock>> {
+pub fn try_acquire(state_dir: &StateDir) -> Result<Option<BatchLock>> {
     let mut lock = open_lock_file(state_dir)?;
     Ok(try_take(&mut lock).then_some(BatchLock { _file: lock }))
 }
 
 /// Whether a live process holds the lock right now (without keeping it).
-pub fn is_held(state_dir: &Path) -> Result<bool> {
-    if !state_dir.join("lock").exists() {
+pub fn is_held(state_dir: &StateDir) -> Result<bool> {
+    if !state_dir.lock_file().exists() {
         return Ok(false);
     }
     Ok(try_acquire(state_dir)?.is_none())

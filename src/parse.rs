@@ -3,6 +3,7 @@
 //! looks at the repository; that is `validate`'s job.
 
 use crate::error::{Error, Result};
+use crate::record::Mode;
 use serde_json::{Map, Value};
 
 /// A batch exactly as the user wrote it, structurally sound but not yet checked against the repository.
@@ -58,38 +59,6 @@ pub enum Content {
     Base64(String),
     Blob(String),
     Source(String),
-}
-
-/// A git file mode a batch may write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Mode {
-    #[serde(rename = "100644")]
-    Regular,
-    #[serde(rename = "100755")]
-    Executable,
-    #[serde(rename = "120000")]
-    Symlink,
-}
-
-impl Mode {
-    /// The mode as git prints it (`100644`, `100755`, `120000`).
-    pub fn as_git(self) -> &'static str {
-        match self {
-            Mode::Regular => "100644",
-            Mode::Executable => "100755",
-            Mode::Symlink => "120000",
-        }
-    }
-
-    /// Reads git's spelling back; anything else is not a mode a batch may write.
-    pub fn from_git(text: &str) -> Option<Self> {
-        match text {
-            "100644" => Some(Mode::Regular),
-            "100755" => Some(Mode::Executable),
-            "120000" => Some(Mode::Symlink),
-            _ => None,
-        }
-    }
 }
 
 /// One entry of `files:`; paths are '/'-separated and relative to the work-tree root.

@@ -3,7 +3,7 @@
 //! component in any spelling git treats as `.git`, and never passes through a symlink.
 
 use crate::error::{Error, IoContext, Result};
-use crate::parse::Mode;
+use crate::record::Mode;
 use gix::ObjectId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

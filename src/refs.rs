@@ -5,9 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::git::{Git, UpdateRefProcess};
-use crate::journal::JournalRef;
-use crate::refstore::RefValue;
-use crate::validate::RefVerb;
+use crate::record::{RefChange, RefVerb};
+use crate::refstore::{RefDirs, RefValue};
 use std::path::{Path, PathBuf};
 
 /// A ref transaction with every lock held and every old value checked by git.
@@ -28,7 +27,7 @@ pub struct CommittedRefs {
 pub struct OutcomeUnknown(pub String);
 
 /// The `update-ref --stdin` lines of one journaled change (nothing for a no-op).
-pub fn command_lines(change: &JournalRef, zero: &str) -> String {
+pub fn command_lines(change: &RefChange, zero: &str) -> String {
     if !change.via_git {
         return String::new();
     }
@@ -191,43 +190,6 @@ fn refusal(stderr: &str) -> Error {
         Error::refused(format!("git refused the ref changes: {message}")).hint(hint)
     } else {
         Error::fatal(format!("git update-ref failed: {message}"))
-    }
-}
-
-/// Where loose refs live: per-worktree refs in the worktree's git dir, the rest in the common dir.
-pub struct RefDirs {
-    pub git_dir: PathBuf,
-    pub common_dir: PathBuf,
-}
-
-impl RefDirs {
-    /// The directory a loose ref named `name` is stored under.
-    pub fn base_for(&self, name: &str) -> &Path {
-        if crate::refstore::is_per_worktree(name) { &self.git_dir } else { &self.common_dir }
-    }
-
-    /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
-    /// deepest first: git creates them for its lock files and leaves them behind when it refuses.
-    fn missing_parents<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<PathBuf> {
-        // Many refs share few directories: each directory is looked at once. Inserted one by one,
-        // as `collect` would first gather all 300,000 prefixes of 100,000 refs into one vector.
-        let mut parents = std::collections::BTreeSet::new();
-        for name in names {
-            for (i, _) in name.match_indices('/') {
-                parents.insert((self.base_for(name), &name[..i]));
-            }
-        }
-        let mut missing = std::collections::BTreeSet::new();
-        for (base, parent) in parents {
-            for dir in [base.join(parent), base.join("logs").join(parent)] {
-                if !dir.exists() {
-                    missing.insert(dir);
-                }
-            }
-        }
-        let mut list: Vec<PathBuf> = missing.into_iter().collect();
-        list.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        list
     }
 }
 

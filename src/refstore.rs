@@ -1,10 +1,12 @@
 //! Reading refs without changing them: gix for the files backend (no process to start), git
-//! itself for reftable, which gix misreads (NOTES-git.md). Writes never happen here.
+//! itself for reftable, which gix misreads (NOTES-git.md); and where loose refs live
+//! ([`RefDirs`]). Writes never happen here.
 
 use crate::error::{Error, Result};
 use crate::git::Git;
 use gix::ObjectId;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// What a ref holds, one level deep (a symbolic ref is not followed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +48,44 @@ pub fn is_per_worktree(name: &str) -> bool {
         || ["refs/worktree/", "refs/bisect/", "refs/rewritten/"].iter().any(|p| name.starts_with(p))
 }
 
-impl<'r> RefStore<'r> {
-    /// The right reader for the repository's ref backend, for a batch that names few refs.
-    pub fn new(repo: &'r gix::Repository, git: &Git, reftable: bool) -> Result<Self> {
-        Self::for_batch(repo, git, reftable, 0)
+/// Where loose refs live: per-worktree refs in the worktree's git dir, the rest in the common dir.
+pub struct RefDirs {
+    pub git_dir: PathBuf,
+    pub common_dir: PathBuf,
+}
+
+impl RefDirs {
+    /// The directory a loose ref named `name` is stored under.
+    pub fn base_for(&self, name: &str) -> &Path {
+        if is_per_worktree(name) { &self.git_dir } else { &self.common_dir }
     }
 
+    /// The directories under `refs/` (and `logs/refs/`) that do not exist yet for these refs,
+    /// deepest first: git creates them for its lock files and leaves them behind when it refuses.
+    pub fn missing_parents<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<PathBuf> {
+        // Many refs share few directories: each directory is looked at once. Inserted one by one,
+        // as `collect` would first gather all 300,000 prefixes of 100,000 refs into one vector.
+        let mut parents = std::collections::BTreeSet::new();
+        for name in names {
+            for (i, _) in name.match_indices('/') {
+                parents.insert((self.base_for(name), &name[..i]));
+            }
+        }
+        let mut missing = std::collections::BTreeSet::new();
+        for (base, parent) in parents {
+            for dir in [base.join(parent), base.join("logs").join(parent)] {
+                if !dir.exists() {
+                    missing.insert(dir);
+                }
+            }
+        }
+        let mut list: Vec<PathBuf> = missing.into_iter().collect();
+        list.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        list
+    }
+}
+
+impl<'r> RefStore<'r> {
     /// A reader for a batch that names `refs` refs.
     pub fn for_batch(repo: &'r gix::Repository, git: &Git, reftable: bool, refs: usize) -> Result<Self> {
         let listed = match (reftable, refs > LIST_ABOVE) {

@@ -2,8 +2,10 @@
 //! linked worktrees, bare repositories), with a gix handle for the read side.
 
 use crate::config::Settings;
-use crate::error::{Error, Kind, Result};
-use crate::git::{Git, find_git};
+use crate::error::{Error, Result};
+use crate::git::{self, Git, find_git};
+use crate::refstore::RefDirs;
+use crate::state::StateDir;
 use std::path::{Path, PathBuf};
 
 /// One repository as git sees it from the current directory.
@@ -37,32 +39,9 @@ impl Repo {
     }
 
     fn discover_with_git(exe: PathBuf) -> Result<Self> {
-        let out = std::process::Command::new(&exe)
-            .args(["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"])
-            .args(["--is-bare-repository", "--is-inside-work-tree", "--show-cdup"])
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| Error::fatal(format!("cannot run '{}': {e}", exe.display())))?;
-        if !out.status.success() {
-            let msg = String::from_utf8_lossy(&out.stderr);
-            let msg = msg.trim().trim_start_matches("fatal: ");
-            return Err(Error::new(Kind::Fatal, msg.to_string()));
-        }
-        let text = String::from_utf8(out.stdout).map_err(|_| Error::fatal("non-UTF-8 repository path"))?;
-        let lines: Vec<&str> = text.lines().collect();
-        let [git_dir, common_dir, bare, inside, rest @ ..] = lines.as_slice() else {
-            return Err(Error::fatal("cannot read the output of `git rev-parse`"));
-        };
-        let work_tree = if *bare == "true" {
-            None
-        } else if *inside == "true" {
-            let cdup = rest.first().copied().unwrap_or("");
-            Some(std::env::current_dir().map_err(|e| Error::fatal(e.to_string()))?.join(cdup))
-        } else {
-            show_toplevel(&exe)
-        };
-        let work_tree = work_tree.map(|p| absolute(&p));
-        Self::open(exe, absolute(Path::new(git_dir)), absolute(Path::new(common_dir)), work_tree)
+        let found = git::rev_parse_repository(&exe)?;
+        let work_tree = found.work_tree.map(|p| absolute(&p));
+        Self::open(exe, absolute(&found.git_dir), absolute(&found.common_dir), work_tree)
     }
 
     /// Opens a repository whose directories are already known (recovery of another worktree's batch).
@@ -90,13 +69,13 @@ impl Repo {
     }
 
     /// Where this worktree's loose refs live (per-worktree refs apart from shared ones).
-    pub fn ref_dirs(&self) -> crate::refs::RefDirs {
-        crate::refs::RefDirs { git_dir: self.git_dir.clone(), common_dir: self.common_dir.clone() }
+    pub fn ref_dirs(&self) -> RefDirs {
+        RefDirs { git_dir: self.git_dir.clone(), common_dir: self.common_dir.clone() }
     }
 
     /// Where every batch's journal and staged files live (SPEC §5).
-    pub fn state_dir(&self) -> PathBuf {
-        self.common_dir.join("atomic")
+    pub fn state_dir(&self) -> StateDir {
+        StateDir::of(&self.common_dir)
     }
 
     /// The work tree, or the error a bare repository gets for a batch with files.
@@ -120,16 +99,4 @@ const OVERRIDES: &[&str] = &[
 /// worktrees and recovery agree on which worktree a batch belongs to.
 fn absolute(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// The work tree git uses when the current directory is outside it (`GIT_WORK_TREE` elsewhere).
-fn show_toplevel(exe: &Path) -> Option<PathBuf> {
-    let out = std::process::Command::new(exe)
-        .args(["rev-parse", "--show-toplevel"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let line = text.lines().next()?.trim();
-    (out.status.success() && !line.is_empty()).then(|| PathBuf::from(line))
 }

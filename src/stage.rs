@@ -1,38 +1,38 @@
-//! Stage 4: names and hashes every new file content ([`plan`]), then, once the journal holding
-//! those names and ids is durable and git is taking its ref locks, writes the contents beside the
-//! journal (`<common dir>/atomic/batches/<id>/<n>`) with their final modes ([`write_contents`]).
+//! Stages 4 and 5: names and hashes every new file content ([`plan`]), journals the plan
+//! ([`journal()`]), then, once that journal is durable and git is taking its ref locks, writes the
+//! contents beside it (`atomic/batches/<id>/<n>`) with their final modes ([`write_contents`]).
 //! Nothing in the work tree or in git changes here.
 
-use crate::check::{Checked, FileState, Put, PutSource};
+use crate::check::{Checked, Put, PutSource};
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
-use crate::parse::Mode;
+use crate::journal;
 use crate::paths;
+use crate::record::{FileState, JournalBlob, JournalPut, Mode, Record};
+use crate::state::{BatchDir, StateDir};
 use crate::validate::NewContent;
 use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-
-/// A put whose new content has a name in the batch directory and a blob id.
-#[derive(Debug, Clone)]
-pub struct StagedPut {
-    pub path: String,
-    pub old: FileState,
-    pub new: FileState,
-    /// File name inside the batch directory.
-    pub staged: String,
-}
+use std::path::Path;
 
 /// A checked batch whose new contents are named and hashed, and not written yet.
 #[derive(Debug)]
 #[must_use = "a planned batch must be journaled"]
 pub struct Planned {
     pub checked: Checked,
-    pub batch_dir: PathBuf,
-    pub puts: Vec<StagedPut>,
+    pub batch_dir: BatchDir,
+    /// Each put of `checked`, in order, as the journal records it: a staged name and a blob id.
+    pub puts: Vec<JournalPut>,
+}
+
+/// A planned batch whose journal is durable: recovery can now undo or finish it.
+#[must_use = "a journaled batch must be prepared or rolled back"]
+pub struct Journaled {
+    pub planned: Planned,
+    pub record: Record,
 }
 
 /// Proof that every new content is written and durable: the commit record may then be written.
@@ -40,29 +40,24 @@ pub struct Planned {
 #[must_use = "staged contents must be committed or rolled back"]
 pub struct ContentsStaged(());
 
-/// The directory of one batch: its journal and its staged files.
-pub fn batch_dir(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join("batches").join(id)
-}
-
 /// Names and hashes the new contents of `checked` (reading, writing nothing); the blob ids fill in
 /// the report, so that a dry run reports what an apply would write.
-pub fn plan(checked: Checked, state_dir: &Path, repo: &gix::Repository) -> Result<Planned> {
-    let batch_dir = batch_dir(state_dir, &checked.batch.id);
+pub fn plan(checked: Checked, state_dir: &StateDir, repo: &gix::Repository) -> Result<Planned> {
+    let batch_dir = state_dir.batch(&checked.batch.id);
     let mut puts = Vec::with_capacity(checked.puts.len());
     for (n, put) in checked.puts.iter().enumerate() {
         let blob = planned_blob(put, checked.work_tree.as_deref(), repo)?;
-        puts.push(StagedPut {
+        puts.push(JournalPut {
             path: put.path.clone(),
-            old: put.old,
-            new: FileState::Present { blob, mode: put.mode },
             staged: n.to_string(),
+            old: JournalBlob::of(put.old),
+            new: JournalBlob { blob, mode: put.mode },
         });
     }
     let mut checked = checked;
     for (i, staged) in puts.iter().enumerate() {
         if let Some(line) = checked.puts[i].report {
-            checked.files_report[line].new = staged.new.blob();
+            checked.files_report[line].new = Some(staged.new.blob);
         }
     }
     Ok(Planned { checked, batch_dir, puts })
@@ -78,21 +73,29 @@ fn planned_blob(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> 
     }
 }
 
-/// Creates the batch directory for its journal, adding to the barrier every directory entry
-/// that is new (on the repository's first batch, `atomic/` and `batches/` too).
-pub fn create_batch_dir(batch_dir: &Path, barrier: &mut Barrier) -> Result<()> {
-    let batches = batch_dir.parent().expect("a batch directory is under batches/");
-    let state_dir = batches.parent().expect("batches/ is under the state directory");
-    if !batches.is_dir() {
-        barrier.add(state_dir);
-        if let Some(common_dir) = state_dir.parent() {
-            barrier.add(common_dir);
-        }
+/// Stage 5: creates the batch directory and writes the journal of `planned` (see
+/// [`journal::write`]): from here on recovery can undo or finish the batch. The ref changes move
+/// from the batch into the record.
+pub fn journal(mut planned: Planned, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
+    planned.batch_dir.create(barrier)?;
+    let record = record_of(&mut planned, git_dir);
+    journal::write(&record, &planned.batch_dir.journal(), barrier)?;
+    Ok(Journaled { planned, record })
+}
+
+/// The record of a planned batch; the ref changes move from the batch into it.
+fn record_of(planned: &mut Planned, git_dir: &Path) -> Record {
+    let refs = std::mem::take(&mut planned.checked.batch.refs);
+    let checked = &planned.checked;
+    Record {
+        id: checked.batch.id.clone(),
+        message: checked.batch.message.clone(),
+        git_dir: git_dir.to_path_buf(),
+        work_tree: checked.work_tree.clone(),
+        refs,
+        puts: planned.puts.clone(),
+        removes: checked.removes.clone(),
     }
-    std::fs::create_dir_all(batch_dir).io_context(|| format!("cannot create '{}'", batch_dir.display()))?;
-    barrier.add(batches);
-    barrier.add(batch_dir);
-    Ok(())
 }
 
 /// Writes every planned content into the batch directory and makes them durable (one barrier).
@@ -110,18 +113,18 @@ pub fn write_contents(
         let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
         // Inline content is the very bytes hashed; a rename's source is checked as it is read.
         let reread = matches!(put.source, PutSource::Content(NewContent::Blob(_) | NewContent::Source(_)));
-        if reread && Some(paths::blob_id(repo.object_hash(), &bytes)?) != staged.new.blob() {
+        if reread && paths::blob_id(repo.object_hash(), &bytes)? != staged.new.blob {
             return Err(Error::refused(format!(
                 "the content for '{}' changed while the batch was being applied",
                 put.path
             )));
         }
-        let file = planned.batch_dir.join(&staged.staged);
+        let file = planned.batch_dir.staged(&staged.staged);
         let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
         write_staged(&file, &bytes, put.mode, permissions, mask)?;
         barrier.add(&file);
     }
-    barrier.add(&planned.batch_dir);
+    barrier.add(planned.batch_dir.path());
     crate::crash::fail("staging")?;
     barrier.flush()?;
     Ok(ContentsStaged(()))

@@ -4,8 +4,9 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::git::Git;
-use crate::parse::{BatchFile, Content, FileEntry, FileExpect, Mode, RefEntry, RefExpect};
+use crate::parse::{BatchFile, Content, FileEntry, FileExpect, RefEntry, RefExpect};
 use crate::paths;
+use crate::record::{Mode, RefChange, RefVerb};
 use crate::refstore::{RefStore, RefValue};
 use crate::repo::Repo;
 use base64::Engine;
@@ -23,34 +24,6 @@ pub struct Batch {
     pub message: String,
     pub refs: Vec<RefChange>,
     pub files: Vec<FileChange>,
-}
-
-/// The verb of a ref entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RefVerb {
-    Update,
-    Create,
-    Delete,
-    Verify,
-    Symref,
-}
-
-/// One ref entry, resolved: what the ref it changes holds now and will hold after the batch.
-/// It is also what the journal records of the entry.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RefChange {
-    pub entry: usize,
-    pub verb: RefVerb,
-    /// The name as written (`HEAD`), which is what update-ref is given.
-    pub name: String,
-    /// The ref that actually changes once symbolic refs are followed (`refs/heads/main`).
-    pub target: String,
-    pub old: RefValue,
-    pub new: RefValue,
-    /// False when update-ref has nothing to do (deleting a missing ref, an absent-verify that
-    /// collides with an existing ref and so cannot be locked).
-    pub via_git: bool,
 }
 
 /// What a file precondition asks for, with the blob id parsed.
@@ -94,24 +67,24 @@ impl FileChange {
 }
 
 /// A batch's id and reflog message: known before validation, so that git can start early.
-pub struct Identity {
+pub struct BatchLabel {
     pub id: String,
     pub message: String,
 }
 
-impl Identity {
+impl BatchLabel {
     /// A new id, and the message: `-m`, else the batch's own, else one naming the batch.
     pub fn new(file: &BatchFile, message_override: Option<String>) -> Self {
         let id = new_batch_id();
         let message =
             message_override.or(file.message.clone()).unwrap_or_else(|| format!("git atomic apply {id}"));
-        Identity { id, message }
+        BatchLabel { id, message }
     }
 }
 
-/// Validates `file` against `repo`; the batch takes the given identity.
-pub fn validate(file: BatchFile, repo: &Repo, identity: Identity) -> Result<Batch> {
-    let Identity { id, message } = identity;
+/// Validates `file` against `repo`; the batch takes the given id and message.
+pub fn validate(file: BatchFile, repo: &Repo, label: BatchLabel) -> Result<Batch> {
+    let BatchLabel { id, message } = label;
     let mut resolver = Resolver::new(repo);
     let mut refused = FirstRefusal::default();
     let refs = validate_refs(&file.refs, repo, &mut resolver, &mut refused)?;

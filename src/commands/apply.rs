@@ -10,20 +10,20 @@ use crate::commands::{recover_interrupted, wait_duration};
 use crate::crash;
 use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, Kind, Result};
-use crate::files::{Mover, Outcome};
+use crate::files::{self, Policy};
 use crate::git::UpdateRefProcess;
-use crate::journal::{self, Journaled};
+use crate::journal;
 use crate::json::{self, ApplyResult, FileLine, RefLine};
 use crate::lock;
 use crate::parse;
-use crate::progress::Progress;
-use crate::recover::{self, Action, UPDATE_REF_PID_FILE};
+use crate::record::RefChange;
+use crate::recover::{self, Action};
 use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs, Preparing};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
-use crate::stage::{self, ContentsStaged, Planned};
+use crate::stage::{self, ContentsStaged, Journaled, Planned};
 use crate::trace;
-use crate::validate::{self, Batch, Identity};
+use crate::validate::{self, Batch, BatchLabel};
 use std::io::Read;
 use std::path::Path;
 
@@ -42,19 +42,12 @@ pub fn run(args: &ApplyArgs) -> i32 {
             0
         }
         Err(e) => {
-            result.status = match e.kind {
-                Kind::Refused => "refused",
-                Kind::Invalid => "invalid",
-                Kind::Busy => "busy",
-                Kind::Interrupted => "interrupted",
-                Kind::Fatal => "fatal",
-            };
+            result.status = e.kind.json_status();
             result.error = Some((&e).into());
             if args.json {
                 json::print(&result);
             }
-            e.print();
-            e.kind.exit_code()
+            e.report()
         }
     }
 }
@@ -67,13 +60,13 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let file = parse::parse(&bytes, &origin)?;
     drop(bytes);
     trace::stage("parse");
-    let identity = Identity::new(&file, args.message.clone());
-    let update_ref = start_update_ref(&repo, &file, &identity, args.dry_run)?;
+    let label = BatchLabel::new(&file, args.message.clone());
+    let update_ref = start_update_ref(&repo, &file, &label, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
-    let batch = validate::validate(file, &repo, identity)?;
+    let batch = validate::validate(file, &repo, label)?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.ref_count = batch.refs.len();
@@ -100,7 +93,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.
     let moved = move_files(&repo, &journaled, &mut barrier, args.quiet);
-    let exiting_git = settle_refs(&repo, &journaled, committing)?;
+    let exiting_git = settle_refs(&repo, &journaled, committing, args.quiet)?;
     drop(writeback);
     trace::stage("commit-refs");
     finish(&repo, &journaled, moved, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
@@ -132,10 +125,9 @@ fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
 
 /// Writes the journal (creating the batch directory); on failure nothing is left behind.
 fn journal_batch(repo: &Repo, planned: Planned, barrier: &mut Barrier) -> Result<Journaled> {
-    let state_dir = repo.state_dir();
     let dir = planned.batch_dir.clone();
-    let journaled = journal::write(planned, &repo.git_dir, barrier).inspect_err(|_| {
-        let _ = recover::remove_batch_dir(&dir, &state_dir, false);
+    let journaled = stage::journal(planned, &repo.git_dir, barrier).inspect_err(|_| {
+        let _ = dir.remove(false);
     })?;
     crash::point("journaled");
     trace::stage("journal");
@@ -152,7 +144,7 @@ fn prepare_and_stage(
     barrier: &mut Barrier,
 ) -> Result<(Option<PreparedRefs>, ContentsStaged)> {
     let refs = &journaled.record.refs;
-    let pid_file = journaled.planned.batch_dir.join(UPDATE_REF_PID_FILE);
+    let pid_file = journaled.planned.batch_dir.update_ref_pid();
     let preparing = start_prepare(repo, update_ref, refs, Some(&pid_file))
         .inspect_err(|e| roll_back(repo, journaled, e))?;
     let staged = stage::write_contents(&journaled.planned, &repo.gix, barrier);
@@ -183,14 +175,14 @@ const DRY_RUN_MESSAGE: &str = "git atomic apply --dry-run";
 fn start_update_ref(
     repo: &Repo,
     file: &parse::BatchFile,
-    identity: &Identity,
+    label: &BatchLabel,
     dry_run: bool,
 ) -> Result<Option<UpdateRefProcess>> {
     if file.refs.is_empty() {
         return Ok(None);
     }
-    let message = if dry_run { DRY_RUN_MESSAGE } else { &identity.message };
-    refs::spawn(&repo.git, message, &identity.id).map(Some)
+    let message = if dry_run { DRY_RUN_MESSAGE } else { &label.message };
+    refs::spawn(&repo.git, message, &label.id).map(Some)
 }
 
 /// Sends git every ref change and `prepare` (`None` when the batch changes no ref through git);
@@ -198,7 +190,7 @@ fn start_update_ref(
 fn start_prepare(
     repo: &Repo,
     update_ref: Option<UpdateRefProcess>,
-    refs: &[journal::JournalRef],
+    refs: &[RefChange],
     pid_file: Option<&Path>,
 ) -> Result<Option<Preparing>> {
     let Some(process) = update_ref.filter(|_| refs.iter().any(|r| r.via_git)) else {
@@ -213,7 +205,7 @@ fn start_prepare(
 }
 
 /// Points a refusal from git (`cannot lock ref 'refs/heads/x': …`) at the batch entry it is about.
-fn name_the_entry(e: Error, refs: &[journal::JournalRef]) -> Error {
+fn name_the_entry(e: Error, refs: &[RefChange]) -> Error {
     if e.entry.is_some() {
         return e;
     }
@@ -238,7 +230,8 @@ fn commit_point(
     _staged: ContentsStaged,
 ) -> Result<Option<Committing>> {
     let before = journaled.planned.checked.recheck().and_then(|_| {
-        journal::append_commit_record(&journaled.path, &journaled.record.id, repo.settings.fsync)
+        let path = journaled.planned.batch_dir.journal();
+        journal::append_commit_record(&path, &journaled.record.id, repo.settings.fsync)
     });
     if let Err(e) = before {
         if let Some(prepared) = prepared {
@@ -261,6 +254,7 @@ fn settle_refs(
     repo: &Repo,
     journaled: &Journaled,
     committing: Option<Committing>,
+    quiet: bool,
 ) -> Result<Option<CommittedRefs>> {
     let Some(committing) = committing else {
         crash::point("refs-committed");
@@ -272,7 +266,7 @@ fn settle_refs(
             Ok(Some(committed))
         }
         Err(unknown) => {
-            let recovered = recover::recover_one(repo, &journaled.planned.batch_dir)?;
+            let recovered = recover::recover_one(repo, &journaled.planned.batch_dir, quiet)?;
             if recovered.action != Action::RolledForward {
                 return Err(Error::new(
                     Kind::Interrupted,
@@ -288,22 +282,9 @@ fn settle_refs(
 
 /// After the commit point: every file into place (while git commits the refs).
 fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: bool) -> Result<()> {
-    let record = &journaled.record;
-    if let Some(work_tree) = &record.work_tree {
-        let dir = &journaled.planned.batch_dir;
-        let mut mover = Mover::new(work_tree, dir, repo.gix.object_hash(), false);
-        let mut progress = Progress::new("Moving files", record.puts.len() + record.removes.len(), quiet);
-        for put in &record.puts {
-            expect_done(mover.put(put, barrier)?)?;
-            crash::point("file-moved");
-            progress.tick();
-        }
-        for remove in &record.removes {
-            expect_done(mover.remove(remove, barrier)?)?;
-            crash::point("file-moved");
-            progress.tick();
-        }
-    }
+    let dir = journaled.planned.batch_dir.path();
+    let hash = repo.gix.object_hash();
+    files::move_all(&journaled.record, dir, hash, Policy::apply(quiet), barrier)?;
     crash::point("files-moved");
     trace::stage("move-files");
     Ok(())
@@ -312,21 +293,14 @@ fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: 
 /// Once refs and files are in place: one barrier for both, and the journal cleared.
 fn finish(repo: &Repo, journaled: &Journaled, moved: Result<()>, barrier: &mut Barrier) -> Result<()> {
     let dir = &journaled.planned.batch_dir;
-    if !dir.join(journal::JOURNAL_FILE).exists() {
+    if !dir.journal().exists() {
         return Ok(()); // finished by the roll-forward of a failed commit, the moves included
     }
     moved?;
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
-    recover::remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync)
-}
-
-fn expect_done(outcome: Outcome) -> Result<()> {
-    match outcome {
-        Outcome::Done => Ok(()),
-        Outcome::Conflict(why) => Err(Error::new(Kind::Interrupted, why)),
-    }
+    dir.remove(repo.settings.fsync)
 }
 
 /// Adds what git wrote for the refs to the barrier (git syncs no ref by itself). Even one ref
@@ -353,10 +327,11 @@ fn after_commit_point(e: Error, journaled: &Journaled) -> Error {
 /// When git died holding its locks, recovery removes the batch's own lock files too.
 fn roll_back(repo: &Repo, journaled: &Journaled, error: &Error) {
     let dir = &journaled.planned.batch_dir;
-    if error.hints.iter().any(|h| h == refs::KILLED_HINT) && recover::recover_one(repo, dir).is_ok() {
+    // Not committed: recovery rolls back, and has no file to move.
+    if error.hints.iter().any(|h| h == refs::KILLED_HINT) && recover::recover_one(repo, dir, true).is_ok() {
         return;
     }
-    let _ = recover::remove_batch_dir(dir, &repo.state_dir(), repo.settings.fsync);
+    let _ = dir.remove(repo.settings.fsync);
 }
 
 /// `--dry-run`: git checks every ref precondition under its locks, then aborts.

@@ -17,9 +17,6 @@ pub fn run(args: &HookArgs) -> i32 {
             println!("{note}");
             0
         }
-        Err(e) => {
-            e.print();
-            e.kind.exit_code()
-        }
+        Err(e) => e.report(),
     }
 }

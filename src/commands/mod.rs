@@ -22,7 +22,7 @@ pub fn wait_duration(wait: Option<f64>, repo: &Repo) -> Duration {
 /// Recovers interrupted batches before a command does its own work (SPEC §1.4); a batch that
 /// cannot be recovered stops the command with exit 3.
 pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<()> {
-    for recovered in recover_all(repo, lock)? {
+    for recovered in recover_all(repo, lock, quiet)? {
         match recovered.action {
             Action::RolledBack if !quiet => {
                 eprintln!("git atomic: rolled back interrupted batch {}", recovered.id)

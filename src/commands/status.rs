@@ -2,32 +2,10 @@
 
 use crate::cli::StatusArgs;
 use crate::error::Result;
-use crate::journal::{self, Read};
-use crate::json;
+use crate::journal::{self, Journal};
+use crate::json::{self, BatchLine, StatusResult};
 use crate::lock;
-use crate::recover::{CONFLICT_FILE, batch_dirs};
 use crate::repo::Repo;
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct StatusResult {
-    batches: Vec<BatchLine>,
-    /// Whether the reference-transaction hook is installed (`None` when it cannot be told).
-    hook_installed: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct BatchLine {
-    id: String,
-    /// `in-flight` (its owner is alive), `interrupted` (will be recovered), `conflict` (exit 3).
-    state: &'static str,
-    /// Whether the commit record was written: recovery rolls forward when true.
-    committed: bool,
-    message: Option<String>,
-    refs: Vec<String>,
-    files: Vec<String>,
-    conflicts: Vec<String>,
-}
 
 /// Runs `status` and returns the exit status.
 pub fn run(args: &StatusArgs) -> i32 {
@@ -56,10 +34,7 @@ pub fn run(args: &StatusArgs) -> i32 {
             }
             0
         }
-        Err(e) => {
-            e.print();
-            e.kind.exit_code()
-        }
+        Err(e) => e.report(),
     }
 }
 
@@ -68,9 +43,9 @@ fn status() -> Result<StatusResult> {
     let state_dir = repo.state_dir();
     let live = lock::is_held(&state_dir)?;
     let mut batches = Vec::new();
-    for dir in batch_dirs(&state_dir)? {
-        let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let conflicts: Vec<String> = std::fs::read_to_string(dir.join(CONFLICT_FILE))
+    for batch in state_dir.batch_dirs()? {
+        let id = batch.id();
+        let conflicts: Vec<String> = std::fs::read_to_string(batch.conflict())
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
         let state = if !conflicts.is_empty() {
@@ -82,7 +57,7 @@ fn status() -> Result<StatusResult> {
         };
         let mut line =
             BatchLine { id, state, committed: false, message: None, refs: vec![], files: vec![], conflicts };
-        if let Read::Intact { record, committed } = journal::read(&dir.join(journal::JOURNAL_FILE))? {
+        if let Journal::Intact { record, committed } = journal::read(&batch.journal())? {
             line.committed = committed;
             line.message = Some(record.message);
             line.refs = record.refs.iter().map(|r| r.target.clone()).collect();

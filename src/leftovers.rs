@@ -1,0 +1,241 @@
+//! What a batch's own `git update-ref` may leave behind when it or git-atomic dies, and its
+//! removal before recovery goes on (docs/journal.md, "Which lock files are the batch's own"):
+//! the process itself, still exiting; its lock files (and `packed-refs.new`, reftable locks),
+//! removed only when provably the batch's; and, after a power cut, loose ref files it renamed
+//! into place whose data never reached the disk.
+
+use crate::error::{IoContext, Result};
+use crate::record::{Record, RefVerb};
+use crate::refstore::RefValue;
+use crate::repo::Repo;
+use crate::state::BatchDir;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// After a power cut, a ref file that git renamed into place can be empty or cut short: the
+/// rename reached the disk and the data did not (git syncs no ref; a new file gets no help from
+/// the file system's rename heuristics). Such a file that our own update-ref made (the rule for
+/// locks: made since it started, holding a prefix of the new value, or only zero bytes, which
+/// is what a file whose size reached the disk before its data reads as) was meant to hold
+/// the new value. It is removed, so that the ref reads as before again (its packed value, or
+/// absent), and roll-forward sets it from there. Returns the refs so repaired.
+pub fn remove_torn_refs(target: &Repo, record: &Record, batch: &BatchDir) -> Result<Vec<String>> {
+    let floor = lock_floor(batch);
+    if target.settings.reftable {
+        return Ok(Vec::new()); // one rename of tables.list commits a reftable: nothing to tear
+    }
+    let dirs = target.ref_dirs();
+    let mut repaired = Vec::new();
+    for r in record.refs.iter().filter(|r| r.via_git && r.verb != RefVerb::Verify) {
+        let Some(want) = file_content(&r.new) else {
+            continue;
+        };
+        let path = dirs.base_for(&r.target).join(&r.target);
+        let (Ok(meta), Ok(content)) = (std::fs::symlink_metadata(&path), std::fs::read(&path)) else {
+            continue;
+        };
+        let torn = content != want.as_bytes() && cut_short_from(&content, want.as_bytes());
+        if meta.is_file() && torn && is_recent(&meta, floor) {
+            std::fs::remove_file(&path).io_context(|| format!("cannot remove '{}'", path.display()))?;
+            repaired.push(r.target.clone());
+        }
+    }
+    Ok(repaired)
+}
+
+/// What git writes into a loose ref (or its lock) for a value; nothing for a deletion.
+fn file_content(value: &RefValue) -> Option<String> {
+    match value {
+        RefValue::Id(id) => Some(format!("{id}\n")),
+        RefValue::Symbolic(t) => Some(format!("ref: {t}\n")),
+        RefValue::Absent => None,
+    }
+}
+
+/// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
+/// on one of the batch's refs (HEAD too when the batch updates or verifies HEAD's branch, or
+/// `packed-refs`), was made since our update-ref started (see [`lock_floor`]), and holds what
+/// git's write of the batch's new value may leave (see [`cut_short_from`]: nothing, a prefix,
+/// all of it, zeros after a power cut). Any other lock on those refs is reported,
+/// never deleted. A `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes
+/// with that lock: git creates it exclusively, so a stale one would fail every later rewrite of
+/// `packed-refs`, our own roll-forward included. Reftable stacks get the same treatment for
+/// `tables.list.lock`.
+pub fn remove_own_locks(
+    target: &Repo,
+    record: &Record,
+    batch: &BatchDir,
+    committed: bool,
+) -> Result<Vec<String>> {
+    let floor = lock_floor(batch);
+    let dirs = target.ref_dirs();
+    let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for r in record.refs.iter().filter(|r| r.via_git) {
+        let content = file_content(&r.new);
+        for name in [&r.name, &r.target] {
+            candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
+        }
+    }
+    if locks_head(target, record) {
+        // git locks HEAD as well, to log the change in HEAD's reflog; the lock stays empty.
+        candidates.push((target.git_dir.join("HEAD.lock"), None));
+    }
+    let packed_lock = target.common_dir.join("packed-refs.lock");
+    let deletes = record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete);
+    if deletes {
+        candidates.push((packed_lock.clone(), None));
+    }
+    // Stable sort and dedup keep the first candidate of a path: a symref entry's own content.
+    candidates.sort_by(|a, b| a.0.cmp(&b.0));
+    candidates.dedup_by(|a, b| a.0 == b.0);
+    let mut conflicts = Vec::new();
+    for (lock, new_content) in candidates {
+        let Ok(meta) = std::fs::symlink_metadata(&lock) else {
+            continue;
+        };
+        let content = std::fs::read(&lock).unwrap_or_default();
+        // git writes a lock's id and its newline in two writes: a kill between them leaves a
+        // prefix of the new value, which is as much ours as the whole of it.
+        let matches = cut_short_from(&content, new_content.as_deref().unwrap_or("").as_bytes());
+        if is_recent(&meta, floor) && matches {
+            std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
+        } else if committed {
+            conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
+        }
+    }
+    if deletes && !packed_lock.exists() {
+        remove_if_recent(&target.common_dir.join("packed-refs.new"), floor)?;
+    }
+    if target.settings.reftable {
+        for lock in reftable_locks(target) {
+            if !remove_if_recent(&lock, floor)? && committed && lock.ends_with("tables.list.lock") {
+                conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
+            }
+        }
+    }
+    Ok(conflicts)
+}
+
+/// The lock files in the reftable stacks a batch's update-ref may have locked: the shared one
+/// and the worktree's own (HEAD and other per-worktree refs). A stale `tables.list.lock` fails
+/// every later ref update (NOTES-git.md); a stale `<table>.ref.lock`, left by a kill during
+/// auto-compaction, stops that table from ever being compacted. They hold table names, not
+/// values: only their age says they are ours.
+fn reftable_locks(target: &Repo) -> Vec<PathBuf> {
+    let mut stacks = vec![target.common_dir.join("reftable"), target.git_dir.join("reftable")];
+    stacks.dedup();
+    let mut locks = Vec::new();
+    for stack in stacks {
+        let Ok(entries) = std::fs::read_dir(&stack) else { continue };
+        locks.extend(
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "lock")),
+        );
+    }
+    locks
+}
+
+/// Whether git locks HEAD for the batch: it does for any update of the branch HEAD points at,
+/// a `verify` included (git logs every such update in HEAD's reflog as well).
+fn locks_head(target: &Repo, record: &Record) -> bool {
+    let head = std::fs::read_to_string(target.git_dir.join("HEAD")).unwrap_or_default();
+    let Some(branch) = head.strip_prefix("ref: ").map(str::trim_end) else {
+        return false;
+    };
+    record.refs.iter().any(|r| r.via_git && r.target == branch)
+}
+
+/// Removes a file of git's that is as recent as our update-ref (see [`lock_floor`]); whether it
+/// did. For `packed-refs.new`: with no `packed-refs.lock` left, no live git is writing it.
+fn remove_if_recent(path: &Path, floor: Option<SystemTime>) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if is_recent(&meta, floor) => {
+            std::fs::remove_file(path).io_context(|| format!("cannot remove '{}'", path.display()))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The time from which a lock on the batch's refs can be ours: when the batch's latest
+/// update-ref was started, which the mtime of its pid file tells (it is written before git is
+/// told to take any lock, by apply and by every recovery alike; a recovery removes the locks of
+/// an earlier update-ref before it starts its own). Without a pid file no update-ref ever ran
+/// for the batch, or a power cut lost the file (it is not synced): the journal's creation time
+/// then serves, durable since barrier 1. Its mtime cannot serve: appending the commit record
+/// moves it past the locks update-ref took at prepare, which would make every lock left by a
+/// kill after the commit point look foreign and block roll-forward.
+fn lock_floor(batch: &BatchDir) -> Option<SystemTime> {
+    if let Ok(time) = std::fs::metadata(batch.update_ref_pid()).and_then(|m| m.modified()) {
+        return Some(time);
+    }
+    let meta = std::fs::metadata(batch.journal()).ok()?;
+    meta.created().or_else(|_| meta.modified()).ok()
+}
+
+/// Whether a file holds what writing `want` may leave when cut short: a prefix of it, followed by
+/// zeros up to at most its length (all of it, part of it, or only zeros). The zeros come from
+/// power cuts: ext4 can keep a new file's size without its data (an unwritten extent reads as
+/// zeros), which the power-cut test saw for lock files once the staged contents' barrier ran
+/// while git was taking its locks. Another value differs in a byte that is not zero.
+fn cut_short_from(content: &[u8], want: &[u8]) -> bool {
+    let written = content.iter().position(|&b| b == 0).unwrap_or(content.len());
+    content.len() <= want.len()
+        && want.starts_with(&content[..written])
+        && content[written..].iter().all(|&b| b == 0)
+}
+
+/// Whether a file was made at or after `floor` (file times share the kernel's clock).
+fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
+    match (floor, meta.modified()) {
+        (Some(floor), Ok(made)) => made >= floor,
+        _ => false,
+    }
+}
+
+/// Waits (briefly) for an `update-ref` of this batch that outlived its parent to finish aborting
+/// or committing, so that recovery never races git over the same lock files.
+pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
+    let Ok(pid) = std::fs::read_to_string(batch.update_ref_pid()) else {
+        return;
+    };
+    let Ok(pid) = pid.trim().parse::<u32>() else {
+        return;
+    };
+    let environ = PathBuf::from(format!("/proc/{pid}/environ"));
+    let marker = format!("{}={}", crate::git::OWN_TRANSACTION_ENV, batch.id());
+    // A 100,000-ref commit takes git over 10 s here; two minutes covers far larger ones.
+    for _ in 0..12_000 {
+        let Ok(env) = std::fs::read(&environ) else {
+            return;
+        };
+        if !env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_short_from;
+
+    #[test]
+    fn a_write_cut_short_leaves_a_prefix_or_zeros_never_other_bytes() {
+        let want = b"690d7c21f749b5ccd58440180f8a3b969723a3dc\n";
+        assert!(cut_short_from(b"", want));
+        assert!(cut_short_from(&want[..40], want));
+        assert!(cut_short_from(want, want));
+        assert!(cut_short_from(&[0u8; 41], want), "size on disk, data not: zeros");
+        assert!(cut_short_from(&[0u8; 12], want));
+        assert!(!cut_short_from(&[0u8; 42], want), "longer than anything we wrote");
+        assert!(!cut_short_from(b"fcc11e5bc3cca716d332ede9078dd354a539e3e2\n", want), "another value");
+        assert!(
+            cut_short_from(b"690d7c21f749b5ccd58440180f8a3b969723a3dc\0", want),
+            "the newline's size, not its data"
+        );
+        assert!(!cut_short_from(b"690e\0\0", want), "another value, then zeros");
+        assert!(!cut_short_from(&[0, 0, b'6', b'9'], want), "zeros, then bytes");
+        assert!(cut_short_from(b"", b""), "a lock git leaves empty");
+        assert!(!cut_short_from(b"x", b""));
+    }
+}
