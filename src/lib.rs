@@ -40,7 +40,8 @@ pub fn run() -> i32 {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // A bad command line is invalid (exit 2); `-h` and `--version` succeed.
+            let code = if e.use_stderr() { error::Kind::Invalid.exit_code() } else { 0 };
             let _ = e.print();
             return code;
         }
