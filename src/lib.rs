@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crash;
+pub mod dirs;
 pub mod durable;
 pub mod error;
 pub mod files;
