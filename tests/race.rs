@@ -195,6 +195,7 @@ fn rounds(name: &str, swap: Swap, recovering: bool) {
     for round in 0..rounds {
         let scene = Scene::new(files);
         let batch = scene.batch();
+        let before = scene.repo.snapshot();
         let (code, stderr, restored) = if recovering {
             let moved = rng.below(files as u64 / 4);
             let point = if moved == 0 { "committed".to_string() } else { format!("file-moved:{moved}") };
@@ -205,7 +206,11 @@ fn rounds(name: &str, swap: Swap, recovering: bool) {
         };
         *codes.entry(code).or_default() += 1;
         displaced += usize::from(!restored);
-        if let Some(why) = judge(&scene, code, &stderr, restored, recovering) {
+        let why = judge(&scene, code, &stderr, restored, recovering).or_else(|| {
+            let changed = code == 1 && restored && scene.repo.snapshot() != before;
+            changed.then(|| "refused, but the repository changed".to_string())
+        });
+        if let Some(why) = why {
             failures.push(format!("round {round}: {why}"));
         }
     }
@@ -283,4 +288,26 @@ fn a_work_tree_on_another_file_system_gets_copies() {
         .collect();
     assert!(temps.is_empty(), "no temp copy left behind");
     assert_eq!(repo.pending_batches(), Vec::<String>::new());
+}
+
+/// The recheck just before the commit point walks the work tree afresh without following a
+/// link: a parent swapped for a symlink while git prepared the refs (here by the user's own
+/// reference-transaction hook) refuses the batch with nothing changed, instead of failing after
+/// the commit point.
+#[test]
+fn a_parent_swapped_before_the_commit_point_refuses_the_batch() {
+    let scene = Scene::new(3);
+    scene.repo.write_reference_transaction_hook(
+        "#!/bin/sh\ntest \"$1\" = prepared && test -d d && mv d d.aside && ln -s ../outside d\nexit 0\n",
+    );
+    let out = scene.repo.apply(&scene.batch());
+    out.expect(1);
+    assert!(out.stderr.contains("changed while the batch was being applied"), "{out:?}");
+    assert_eq!(scene.outside_entries(), Vec::<String>::new());
+    assert!(std::fs::symlink_metadata(scene.repo.path("d")).unwrap().file_type().is_symlink());
+    let aside: Vec<_> =
+        std::fs::read_dir(scene.repo.path("d.aside")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(aside, ["kept"]);
+    assert_eq!(scene.applied(), (0, false));
+    assert_eq!(scene.repo.pending_batches(), Vec::<String>::new());
 }
