@@ -212,9 +212,17 @@ fn open_at(dir: &OwnedFd, name: &str, flags: libc::c_int, mode: libc::mode_t) ->
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Opens a subdirectory; a symlink fails with `ELOOP`, anything else but a directory `ENOTDIR`.
+/// How a directory is opened for the `*at` calls: on Linux `O_PATH`, which needs no read
+/// permission (a `wx` directory works as it does by path) and reads nothing.
+#[cfg(target_os = "linux")]
+const DIR_ACCESS: libc::c_int = libc::O_PATH;
+#[cfg(not(target_os = "linux"))]
+const DIR_ACCESS: libc::c_int = libc::O_RDONLY;
+
+/// Opens a subdirectory; a symlink fails with `ELOOP` or `ENOTDIR`, anything else but a
+/// directory with `ENOTDIR`.
 fn open_dir_at(dir: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
-    open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    open_at(dir, name, DIR_ACCESS | libc::O_DIRECTORY, 0)
 }
 
 /// `mkdirat`; false when something already has the name (the open after it judges what).
@@ -364,5 +372,29 @@ mod tests {
         assert!(root.join("aside/f").is_file());
         dirs.forget("d");
         assert!(matches!(dirs.open("d").unwrap(), Dir::NotADirectory(_)));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_every_directory_stays_reachable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..MAX_OPEN + 50).map(|i| format!("a{i}/b")).collect();
+        for name in &names {
+            std::fs::create_dir_all(tmp.path().join(name)).unwrap();
+        }
+        let dirs = Dirs::new(tmp.path());
+        for _ in 0..2 {
+            for name in &names {
+                let Dir::Open(handle) = dirs.open(name).unwrap() else { panic!("{name} is a directory") };
+                create_file_at(&handle, "f", 0o644)
+                    .map(drop)
+                    .or_else(|e| match e.kind() {
+                        io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })
+                    .unwrap();
+                assert!(dirs.open.borrow().len() <= MAX_OPEN);
+            }
+        }
+        assert!(names.iter().all(|name| tmp.path().join(name).join("f").is_file()));
     }
 }

@@ -311,3 +311,19 @@ fn a_parent_swapped_before_the_commit_point_refuses_the_batch() {
     assert_eq!(scene.applied(), (0, false));
     assert_eq!(scene.repo.pending_batches(), Vec::<String>::new());
 }
+
+/// Directory handles need no read permission, as paths do not: a write into and a delete from a
+/// `wx` directory work (as root this passes regardless; as a user it failed with `O_RDONLY`
+/// handles).
+#[test]
+fn a_directory_without_read_permission_is_written_through_its_handle() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    repo.write("d/kept", "kept\n");
+    std::fs::set_permissions(repo.path("d"), std::fs::Permissions::from_mode(0o333)).unwrap();
+    let out = repo.apply("files:\n  - write: d/f0\n    content: x\n  - delete: d/kept\n");
+    std::fs::set_permissions(repo.path("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    out.expect(0);
+    assert_eq!(repo.read("d/f0"), "x");
+    assert!(!repo.exists("d/kept"));
+}
