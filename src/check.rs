@@ -2,12 +2,12 @@
 //! the file entries into primitive operations (put a file, remove a file) with the state each
 //! path is in now. The work tree is only read; [`Checked::recheck`] proves it did not move later.
 
+use crate::dirs::Dirs;
 use crate::error::{Error, Result};
-use crate::paths::{self, Found};
+use crate::paths::Found;
 use crate::record::{FileState, JournalBlob, JournalRemove, Mode};
 use crate::validate::{Batch, Expect, FileAction, FileChange, NewContent};
 use gix::ObjectId;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Where a put's new content comes from.
@@ -66,22 +66,17 @@ struct StatKey {
     ctime: (i64, i64),
 }
 
-fn stat_key(path: &Path) -> Result<Option<StatKey>> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) => Ok(Some(StatKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            mode: m.mode(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })),
-        // A parent that is a file (ENOTDIR) means nothing is there; `inspect` refuses it.
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
-            Ok(None)
-        }
-        Err(e) => Err(Error::fatal(format!("cannot inspect '{}': {e}", path.display()))),
-    }
+/// `lstat` of a work-tree path through directory handles ([`Dirs`]): a parent that is not a real
+/// directory is `ENOTDIR`, never followed.
+fn stat_key(dirs: &Dirs, path: &str) -> std::io::Result<Option<StatKey>> {
+    Ok(dirs.lstat(path)?.map(|m| StatKey {
+        dev: m.st_dev,
+        ino: m.st_ino,
+        mode: m.st_mode,
+        size: m.st_size as u64,
+        mtime: (m.st_mtime, m.st_mtime_nsec),
+        ctime: (m.st_ctime, m.st_ctime_nsec),
+    }))
 }
 
 /// Checks the work tree against the batch's file entries.
@@ -98,16 +93,17 @@ pub fn check(batch: Batch, work_tree: Option<&Path>, hash: gix::hash::Kind) -> R
         return Ok(checked);
     };
     let files = std::mem::take(&mut checked.batch.files);
+    let dirs = Dirs::new(work_tree);
     for change in &files {
-        checked.add(change, work_tree, hash).map_err(|e| e.at(change.label()))?;
+        checked.add(change, &dirs, hash).map_err(|e| e.at(change.label()))?;
     }
     checked.batch.files = files;
     Ok(checked)
 }
 
 impl Checked {
-    fn add(&mut self, change: &FileChange, work_tree: &Path, hash: gix::hash::Kind) -> Result<()> {
-        let found = self.observe(work_tree, &change.path, hash)?;
+    fn add(&mut self, change: &FileChange, dirs: &Dirs, hash: gix::hash::Kind) -> Result<()> {
+        let found = self.observe(dirs, &change.path, hash)?;
         check_expect(change.expect.as_ref(), &found)?;
         let old = file_state(&found, &change.path)?;
         match &change.action {
@@ -136,7 +132,7 @@ impl Checked {
                 let FileState::Present { blob, mode } = old else {
                     return Err(Error::refused("cannot rename: the file does not exist"));
                 };
-                let target = self.observe(work_tree, to, hash)?;
+                let target = self.observe(dirs, to, hash)?;
                 if target != Found::Absent {
                     return Err(Error::refused(format!("cannot rename: '{to}' already exists")));
                 }
@@ -150,10 +146,15 @@ impl Checked {
         Ok(())
     }
 
-    fn observe(&mut self, work_tree: &Path, path: &str, hash: gix::hash::Kind) -> Result<Found> {
-        let full = paths::on_disk(work_tree, path);
-        let before = stat_key(&full)?;
-        let found = paths::inspect(work_tree, path, hash)?;
+    /// What is at `path`, and its `lstat` for [`Checked::recheck`]. A parent that is not a real
+    /// directory is refused: nothing is read or written through it.
+    fn observe(&mut self, dirs: &Dirs, path: &str, hash: gix::hash::Kind) -> Result<Found> {
+        let before = match stat_key(dirs, path) {
+            Ok(key) => key,
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => None, // refused just below
+            Err(e) => return Err(Error::fatal(format!("cannot inspect '{path}': {e}"))),
+        };
+        let found = dirs.inspect(path, hash)?.map_err(|parent| not_a_directory(dirs, &parent))?;
         self.snapshots.push((path.to_string(), before));
         Ok(found)
     }
@@ -175,13 +176,31 @@ impl Checked {
         let Some(work_tree) = &self.work_tree else {
             return Ok(());
         };
+        // Fresh handles: a directory swapped since the check must be seen, not its old handle.
+        let dirs = Dirs::new(work_tree);
         for (path, before) in &self.snapshots {
-            if &stat_key(&paths::on_disk(work_tree, path))? != before {
+            let now = match stat_key(&dirs, path) {
+                Ok(now) => Some(now),
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => None,
+                Err(e) => return Err(Error::fatal(format!("cannot inspect '{path}': {e}"))),
+            };
+            if now.as_ref() != Some(before) {
                 return Err(Error::refused(format!("'{path}' changed while the batch was being applied"))
                     .hint("nothing was changed; run the batch again"));
             }
         }
         Ok(())
+    }
+}
+
+/// The refusal for a path through `parent`, which is a symlink or a file.
+fn not_a_directory(dirs: &Dirs, parent: &str) -> Error {
+    match dirs.lstat(parent) {
+        Ok(Some(m)) if m.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            Error::refused(format!("'{parent}' is a symbolic link"))
+                .hint("a batch never writes through a symlink")
+        }
+        _ => Error::refused(format!("'{parent}' is not a directory")),
     }
 }
 

@@ -4,13 +4,15 @@
 //! gone and the path holds the new content, a removal when the path is absent.
 
 use crate::crash;
+use crate::dirs::{self, Dir, Dirs};
 use crate::durable::Barrier;
-use crate::error::{Error, IoContext, Kind, Result};
+use crate::error::{Error, Kind, Result};
 use crate::paths::{self, Found};
 use crate::progress::Progress;
 use crate::record::{FileState, JournalBlob, JournalPut, JournalRemove, Record};
-use std::collections::HashSet;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// What a file operation found.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,20 +100,24 @@ enum Step<'r> {
     Remove(&'r JournalRemove),
 }
 
-/// Moves files in one work tree, checking each directory on the way once.
+/// Moves files in one work tree through directory handles ([`crate::dirs`]), opening each
+/// directory on the way once.
 pub struct Mover<'a> {
     pub work_tree: &'a Path,
     pub batch_dir: PathBuf,
     pub hash: gix::hash::Kind,
     /// Recovery compares every path with the journal; a fresh apply already rechecked them.
     pub verify: bool,
-    checked_dirs: HashSet<PathBuf>,
+    dirs: Dirs,
+    /// A handle on `batch_dir`, opened at the first put.
+    staged_dir: Option<Rc<OwnedFd>>,
 }
 
 impl<'a> Mover<'a> {
     /// A mover for the batch whose staged files are in `batch_dir`.
     pub fn new(work_tree: &'a Path, batch_dir: &Path, hash: gix::hash::Kind, verify: bool) -> Self {
-        Mover { work_tree, batch_dir: batch_dir.to_path_buf(), hash, verify, checked_dirs: HashSet::new() }
+        let dirs = Dirs::new(work_tree);
+        Mover { work_tree, batch_dir: batch_dir.to_path_buf(), hash, verify, dirs, staged_dir: None }
     }
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
@@ -120,9 +126,11 @@ impl<'a> Mover<'a> {
             return Ok(conflict);
         }
         let target = paths::on_disk(self.work_tree, &put.path);
-        let staged = self.batch_dir.join(&put.staged);
+        let staged_dir = self.staged_dir()?;
         let new = JournalBlob::state(Some(put.new));
-        let staged_present = std::fs::symlink_metadata(&staged).is_ok();
+        let staged_present = dirs::stat_at(&staged_dir, &put.staged)
+            .map_err(|e| Error::fatal(format!("cannot inspect the staged '{}': {e}", put.path)))?
+            .is_some();
         if !staged_present {
             return Ok(match self.state_of(&target)? == Some(new) {
                 true => Outcome::Done,
@@ -141,11 +149,17 @@ impl<'a> Mover<'a> {
         if let Some(conflict) = self.check_parents(&put.path, Some(barrier))? {
             return Ok(conflict);
         }
-        if let Err(e) = std::fs::rename(&staged, &target) {
+        let dir = match self.dir_of(&put.path)? {
+            Dir::Open(dir) => dir,
+            Dir::Missing => return Ok(gone(dirs::split(&put.path).0)),
+            Dir::NotADirectory(dir) => return Ok(not_a_directory(&dir)),
+        };
+        let name = dirs::split(&put.path).1;
+        if let Err(e) = dirs::rename_at(&staged_dir, &put.staged, &dir, name) {
             if e.raw_os_error() != Some(libc::EXDEV) {
                 return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
             }
-            copy_across(&staged, &target, barrier)?;
+            copy_across(&staged_dir, &put.staged, &dir, name, &target, barrier)?;
         }
         barrier.add(parent_of(&target));
         Ok(Outcome::Done)
@@ -165,92 +179,132 @@ impl<'a> Mover<'a> {
                 return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", remove.path)));
             }
         }
-        match std::fs::remove_file(&target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::fatal(format!("cannot remove '{}': {e}", remove.path)));
-            }
+        match self.dir_of(&remove.path)? {
+            Dir::Open(dir) => match dirs::unlink_at(&dir, dirs::split(&remove.path).1) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::fatal(format!("cannot remove '{}': {e}", remove.path)));
+                }
+            },
+            Dir::Missing => {} // gone with its parent
+            Dir::NotADirectory(dir) => return Ok(not_a_directory(&dir)),
         }
         barrier.add(parent_of(&target));
         let parents: Vec<&str> = paths::parents(&remove.path).collect();
         for dir in parents.iter().rev() {
-            let full = self.work_tree.join(dir);
-            match std::fs::remove_dir(&full) {
+            let (up, name) = dirs::split(dir);
+            let removed = match self.dirs.open(up) {
+                Ok(Dir::Open(up)) => dirs::remove_dir_at(&up, name),
+                Ok(Dir::Missing) => Err(std::io::ErrorKind::NotFound.into()),
+                Ok(Dir::NotADirectory(_)) | Err(_) => break,
+            };
+            match removed {
                 Ok(()) => {}
                 // Removed before a crash: its parent may still be waiting for its turn.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(_) => break,
             }
-            self.checked_dirs.remove(&full);
-            barrier.add(parent_of(&full));
+            self.dirs.forget(dir);
+            barrier.add(parent_of(&self.work_tree.join(dir)));
         }
         Ok(Outcome::Done)
     }
 
-    /// The file state at `target`; `None` for a directory or special file, which no journal records.
+    /// The file state at `target`; `None` for a directory or special file, which no journal
+    /// records, and for a path whose parent is no longer a directory.
     fn state_of(&self, target: &Path) -> Result<Option<FileState>> {
-        Ok(match paths::inspect_leaf(target, self.hash)? {
-            Found::Absent => Some(FileState::Absent),
-            Found::File { blob, mode } => Some(FileState::Present { blob, mode }),
-            Found::Directory | Found::Special => None,
+        let path = target
+            .strip_prefix(self.work_tree)
+            .ok()
+            .and_then(Path::to_str)
+            .expect("a target is a batch path joined to the work tree");
+        Ok(match self.dirs.inspect(path, self.hash)? {
+            Ok(Found::Absent) => Some(FileState::Absent),
+            Ok(Found::File { blob, mode }) => Some(FileState::Present { blob, mode }),
+            Ok(Found::Directory | Found::Special) | Err(_) => None,
         })
     }
 
-    /// Walks the parents of `path` from the top. Each must be a real directory: one that became
-    /// a symlink or a file since the batch was checked is a conflict, and nothing is read, written
-    /// or removed through it (it could lead outside the work tree). A missing one is created when
-    /// `create` holds the barrier for its entry; without it the walk stops there. Directories
-    /// found real are remembered in `checked_dirs`, so each is looked at once per batch.
-    fn check_parents(&mut self, path: &str, mut create: Option<&mut Barrier>) -> Result<Option<Outcome>> {
-        for dir in paths::parents(path) {
-            let full = self.work_tree.join(dir);
-            if self.checked_dirs.contains(&full) {
-                continue;
+    /// Walks the parents of `path` from the work-tree root, each opened without following a link
+    /// (and each opened once per batch, see [`Dirs`]). One that became a symlink or a file since
+    /// the batch was checked is a conflict, and nothing is read, written or removed through it
+    /// (it could lead outside the work tree). Missing ones are created when `create` holds the
+    /// barrier for its entry; without it the walk stops there.
+    fn check_parents(&mut self, path: &str, create: Option<&mut Barrier>) -> Result<Option<Outcome>> {
+        let parent = dirs::split(path).0;
+        let work_tree = self.work_tree;
+        let found = match create {
+            None => self.dirs.open(parent),
+            Some(barrier) => {
+                self.dirs.create(parent, &mut |made| barrier.add(parent_of(&work_tree.join(made))))
             }
-            match (std::fs::symlink_metadata(&full), create.as_deref_mut()) {
-                (Ok(m), _) if m.is_dir() => {}
-                (Ok(_), _) => {
-                    return Ok(Some(Outcome::Conflict(format!("'{dir}' is no longer a directory"))));
-                }
-                (Err(_), None) => return Ok(None),
-                (Err(e), Some(barrier)) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match std::fs::create_dir(&full) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => {
-                            return Err(Error::fatal(format!("cannot create directory '{dir}': {e}")));
-                        }
-                    }
-                    barrier.add(parent_of(&full));
-                }
-                (Err(e), Some(_)) => return Err(Error::fatal(format!("cannot inspect '{dir}': {e}"))),
-            }
-            self.checked_dirs.insert(full);
+        };
+        match found.map_err(|e| Error::fatal(format!("cannot open directory '{parent}': {e}")))? {
+            Dir::NotADirectory(dir) => Ok(Some(not_a_directory(&dir))),
+            Dir::Open(_) | Dir::Missing => Ok(None),
         }
-        Ok(None)
     }
+
+    /// The handle on the directory holding `path` (already walked by `check_parents`).
+    fn dir_of(&self, path: &str) -> Result<Dir> {
+        let parent = dirs::split(path).0;
+        self.dirs.open(parent).map_err(|e| Error::fatal(format!("cannot open directory '{parent}': {e}")))
+    }
+
+    fn staged_dir(&mut self) -> Result<Rc<OwnedFd>> {
+        if let Some(dir) = &self.staged_dir {
+            return Ok(dir.clone());
+        }
+        let dir = Rc::new(
+            dirs::open_dir(&self.batch_dir)
+                .map_err(|e| Error::fatal(format!("cannot open '{}': {e}", self.batch_dir.display())))?,
+        );
+        self.staged_dir = Some(dir.clone());
+        Ok(dir)
+    }
+}
+
+fn not_a_directory(dir: &str) -> Outcome {
+    Outcome::Conflict(format!("'{dir}' is no longer a directory"))
+}
+
+fn gone(dir: &str) -> Outcome {
+    Outcome::Conflict(format!("'{dir}' was removed while the files were being moved"))
 }
 
 fn parent_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Copies a staged file to a hidden temp beside the target, syncs it, and renames it into place.
-fn copy_across(staged: &Path, target: &Path, barrier: &mut Barrier) -> Result<()> {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = parent_of(target).join(format!(".{name}.git-atomic-tmp"));
-    let _ = std::fs::remove_file(&temp);
-    let meta = std::fs::symlink_metadata(staged).io_context(|| staged.display().to_string())?;
-    if meta.file_type().is_symlink() {
-        let link = std::fs::read_link(staged).io_context(|| staged.display().to_string())?;
-        std::os::unix::fs::symlink(link, &temp).io_context(|| temp.display().to_string())?;
+/// Copies a staged file to a hidden temp beside the target (`name` in the handle `into`), syncs
+/// it, and renames it into place; `target` is its path, for messages and the barrier.
+fn copy_across(
+    staged_dir: &OwnedFd,
+    staged: &str,
+    into: &OwnedFd,
+    name: &str,
+    target: &Path,
+    barrier: &mut Barrier,
+) -> Result<()> {
+    let temp = format!(".{name}.git-atomic-tmp");
+    let cannot =
+        |what: &str, e: std::io::Error| Error::fatal(format!("cannot {what} '{}': {e}", target.display()));
+    let _ = dirs::unlink_at(into, &temp);
+    let stat = dirs::stat_at(staged_dir, staged).map_err(|e| cannot("copy to", e))?;
+    if stat.is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK) {
+        let link = dirs::read_link_at(staged_dir, staged).map_err(|e| cannot("copy to", e))?;
+        dirs::symlink_at(&link, into, &temp).map_err(|e| cannot("copy to", e))?;
     } else {
-        std::fs::copy(staged, &temp).io_context(|| format!("cannot copy to '{}'", temp.display()))?;
-        crate::durable::fsync_path(&temp)?;
+        let mut from = dirs::open_file_at(staged_dir, staged).map_err(|e| cannot("copy to", e))?;
+        let permissions = from.metadata().map_err(|e| cannot("copy to", e))?.permissions();
+        let mut to = dirs::create_file_at(into, &temp, 0o600).map_err(|e| cannot("copy to", e))?;
+        std::io::copy(&mut from, &mut to).map_err(|e| cannot("copy to", e))?;
+        to.set_permissions(permissions).map_err(|e| cannot("copy to", e))?;
+        to.sync_all().map_err(|e| cannot("sync a copy of", e))?;
     }
-    std::fs::rename(&temp, target).io_context(|| format!("cannot move '{}' into place", target.display()))?;
-    let _ = std::fs::remove_file(staged);
+    dirs::rename_at(into, &temp, into, name).map_err(|e| cannot("move into place", e))?;
+    let _ = dirs::unlink_at(staged_dir, staged);
     barrier.add(parent_of(target));
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crash;
+pub mod dirs;
 pub mod durable;
 pub mod error;
 pub mod files;

@@ -4,6 +4,7 @@
 //! Nothing in the work tree or in git changes here.
 
 use crate::check::{Checked, Put, PutSource};
+use crate::dirs::{Dirs, Leaf};
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::journal;
@@ -45,8 +46,9 @@ pub struct ContentsStaged(());
 pub fn plan(checked: Checked, state_dir: &StateDir, repo: &gix::Repository) -> Result<Planned> {
     let batch_dir = state_dir.batch(&checked.batch.id);
     let mut puts = Vec::with_capacity(checked.puts.len());
+    let dirs = checked.work_tree.as_deref().map(Dirs::new);
     for (n, put) in checked.puts.iter().enumerate() {
-        let blob = planned_blob(put, checked.work_tree.as_deref(), repo)?;
+        let blob = planned_blob(put, dirs.as_ref(), repo)?;
         puts.push(JournalPut {
             path: put.path.clone(),
             staged: n.to_string(),
@@ -65,11 +67,11 @@ pub fn plan(checked: Checked, state_dir: &StateDir, repo: &gix::Repository) -> R
 
 /// The blob id a put will write. A blob or a rename's source has its id already (a symlink's is
 /// read all the same, to check its target); inline content and source files are hashed.
-fn planned_blob(put: &Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<gix::ObjectId> {
+fn planned_blob(put: &Put, dirs: Option<&Dirs>, repo: &gix::Repository) -> Result<gix::ObjectId> {
     match &put.source {
         PutSource::Content(NewContent::Blob(id)) if put.mode != Mode::Symlink => Ok(*id),
         PutSource::WorkTree { blob, .. } if put.mode != Mode::Symlink => Ok(*blob),
-        _ => paths::blob_id(repo.object_hash(), &content_of(put, work_tree, repo)?),
+        _ => paths::blob_id(repo.object_hash(), &content_of(put, dirs, repo)?),
     }
 }
 
@@ -109,8 +111,9 @@ pub fn write_contents(
     let checked = &planned.checked;
     let mask = umask();
     let default_permissions = |executable: bool| (if executable { 0o777 } else { 0o666 }) & !mask;
+    let dirs = checked.work_tree.as_deref().map(Dirs::new);
     for (put, staged) in checked.puts.iter().zip(&planned.puts) {
-        let bytes = content_of(put, checked.work_tree.as_deref(), repo)?;
+        let bytes = content_of(put, dirs.as_ref(), repo)?;
         // Inline content is the very bytes hashed; a rename's source is checked as it is read.
         let reread = matches!(put.source, PutSource::Content(NewContent::Blob(_) | NewContent::Source(_)));
         if reread && paths::blob_id(repo.object_hash(), &bytes)? != staged.new.blob {
@@ -120,7 +123,7 @@ pub fn write_contents(
             )));
         }
         let file = planned.batch_dir.staged(&staged.staged);
-        let permissions = permissions_for(put, checked.work_tree.as_deref(), default_permissions);
+        let permissions = permissions_for(put, dirs.as_ref(), default_permissions);
         write_staged(&file, &bytes, put.mode, permissions, mask)?;
         barrier.add(&file);
     }
@@ -130,8 +133,9 @@ pub fn write_contents(
     Ok(ContentsStaged(()))
 }
 
-/// The bytes a put writes (a symlink's target, for mode 120000).
-fn content_of<'a>(put: &'a Put, work_tree: Option<&Path>, repo: &gix::Repository) -> Result<Cow<'a, [u8]>> {
+/// The bytes a put writes (a symlink's target, for mode 120000). A rename's source is read
+/// through directory handles ([`Dirs`]), never through a symlinked parent.
+fn content_of<'a>(put: &'a Put, dirs: Option<&Dirs>, repo: &gix::Repository) -> Result<Cow<'a, [u8]>> {
     let bytes = match &put.source {
         PutSource::Content(NewContent::Bytes(bytes)) => Cow::Borrowed(bytes.as_slice()),
         PutSource::Content(NewContent::Blob(id)) => Cow::Owned(
@@ -145,17 +149,16 @@ fn content_of<'a>(put: &'a Put, work_tree: Option<&Path>, repo: &gix::Repository
                 .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?,
         ),
         PutSource::WorkTree { path, blob } => {
-            let work_tree = work_tree.expect("renames exist only with a work tree");
-            let full = paths::on_disk(work_tree, path);
-            let bytes = match std::fs::symlink_metadata(&full) {
-                Ok(m) if m.file_type().is_symlink() => std::os::unix::ffi::OsStrExt::as_bytes(
-                    std::fs::read_link(&full).io_context(|| full.display().to_string())?.as_os_str(),
-                )
-                .to_vec(),
-                _ => std::fs::read(&full).io_context(|| format!("cannot read '{}'", full.display()))?,
+            let dirs = dirs.expect("renames exist only with a work tree");
+            let changed = || Error::refused(format!("'{path}' changed while the batch was being applied"));
+            let bytes = match dirs.read(path) {
+                Ok(Leaf::Symlink(bytes) | Leaf::File { bytes, .. }) => bytes,
+                Ok(_) => return Err(changed()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(changed()),
+                Err(e) => return Err(Error::fatal(format!("cannot read '{path}': {e}"))),
             };
             if paths::blob_id(repo.object_hash(), &bytes)? != *blob {
-                return Err(Error::refused(format!("'{path}' changed while the batch was being applied")));
+                return Err(changed());
             }
             Cow::Owned(bytes)
         }
@@ -196,16 +199,16 @@ fn write_staged(file: &Path, bytes: &[u8], mode: Mode, permissions: u32, mask: u
 /// The permission bits a written file gets: a replaced file keeps its own (a 0600 secret stays
 /// 0600), adding or dropping only the execute bits its git mode asks for; a new file gets what
 /// git's checkout would give it under the umask.
-fn permissions_for(put: &Put, work_tree: Option<&Path>, default: impl Fn(bool) -> u32) -> u32 {
+fn permissions_for(put: &Put, dirs: Option<&Dirs>, default: impl Fn(bool) -> u32) -> u32 {
     let executable = put.mode == Mode::Executable;
-    let existing = match (put.old, work_tree) {
-        (FileState::Present { mode: Mode::Regular | Mode::Executable, .. }, Some(work_tree)) => {
-            std::fs::symlink_metadata(paths::on_disk(work_tree, &put.path)).ok().filter(|m| m.is_file())
+    let existing = match (put.old, dirs) {
+        (FileState::Present { mode: Mode::Regular | Mode::Executable, .. }, Some(dirs)) => {
+            dirs.lstat(&put.path).ok().flatten().filter(|m| m.st_mode & libc::S_IFMT == libc::S_IFREG)
         }
         _ => None,
     };
     let Some(meta) = existing else { return default(executable) };
-    let old = meta.permissions().mode() & 0o7777;
+    let old = meta.st_mode & 0o7777;
     match executable {
         true if old & 0o111 != 0 => old,
         true => old | ((old & 0o444) >> 2),
