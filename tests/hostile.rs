@@ -485,3 +485,19 @@ fn a_directory_as_batch_file_says_so_in_words() {
     assert!(out.stderr.contains("cannot read 'd': is a directory"), "{out:#?}");
     assert!(!out.stderr.contains("os error"), "{out:#?}");
 }
+
+#[test]
+fn ref_names_git_takes_but_windows_cannot_store_apply_and_collide_as_files() {
+    // Found by tests/fuzz_parse.rs: gix refuses to list refs under `refs/heads/con/`, which made
+    // a valid batch exit 128.
+    let repo = Repo::new();
+    let head = repo.rev("HEAD");
+    for name in ["refs/heads/con", "refs/heads/nul/x", "refs/heads/a|b", "refs/heads/a\"b", "refs/|t/u"] {
+        repo.apply(&format!("refs:\n  - create: {}\n    to: {head}\n", yaml_string(name))).expect(0);
+        assert_eq!(repo.ref_value(name), Some(head.clone()), "{name}");
+    }
+    let out = repo.apply_unchanged(&format!("refs:\n  - create: refs/heads/con/x\n    to: {head}\n"), 1);
+    assert!(out.stderr.contains("'refs/heads/con' exists"), "{out:#?}");
+    let out = repo.apply_unchanged(&format!("refs:\n  - create: refs/heads/nul\n    to: {head}\n"), 1);
+    assert!(out.stderr.contains("'refs/heads/nul/x' exists"), "{out:#?}");
+}
