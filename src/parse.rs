@@ -128,6 +128,11 @@ pub mod limits {
     pub const MAX_KEY_BYTES: usize = 256;
     /// One path or ref name (Linux's PATH_MAX).
     pub const MAX_NAME_BYTES: usize = 4096;
+    /// YAML values held at once outside the streamed entries (an entry has about ten): a batch
+    /// file of `[1,1,1,…]` would otherwise take 16 times its size in memory.
+    pub const MAX_HELD_VALUES: usize = 100_000;
+    /// Values of a whole JSON batch, which is read at once (a ref entry has four).
+    pub const MAX_JSON_VALUES: usize = 8 * MAX_ENTRIES;
 
     /// Refuses a batch file larger than [`MAX_BATCH_BYTES`].
     pub fn check_batch_size(bytes: u64) -> Result<()> {
@@ -252,6 +257,7 @@ fn too_many_entries() -> Error {
 /// YAML (JSON is read by the JSON parser when it looks like JSON, for exact JSON semantics).
 fn read_document(text: &str, origin: &str) -> Result<(Value, Streamed)> {
     if text.trim_start().starts_with('{') {
+        JSON_VALUES.set(0);
         let value = serde_json::from_str::<Strict>(text)
             .map(|s| s.0)
             .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())))?;
@@ -295,6 +301,24 @@ impl<'de> serde::Deserialize<'de> for Strict {
 }
 
 struct StrictVisitor;
+
+thread_local! {
+    /// Values read so far by [`StrictVisitor`] in this document.
+    static JSON_VALUES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one more JSON value; past `limits::MAX_JSON_VALUES` the document is refused.
+fn count_json_value<E: serde::de::Error>() -> std::result::Result<(), E> {
+    let n = JSON_VALUES.get() + 1;
+    JSON_VALUES.set(n);
+    if n > limits::MAX_JSON_VALUES {
+        return Err(E::custom(format!(
+            "the batch has more than the limit of {} values",
+            limits::MAX_JSON_VALUES
+        )));
+    }
+    Ok(())
+}
 
 impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -342,6 +366,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(Strict(item)) = seq.next_element()? {
+            count_json_value()?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -357,6 +382,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
                 return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
             }
             let Strict(value) = map.next_value()?;
+            count_json_value()?;
             object.insert(key, value);
         }
         Ok(Value::Object(object))

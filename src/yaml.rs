@@ -37,11 +37,22 @@ pub enum ReadError {
 
 /// Reads one YAML document; streamed lists appear in the returned mapping as placeholder arrays.
 pub fn read(text: &str, sink: &mut dyn Sink) -> Result<Value, ReadError> {
-    let mut builder = Builder { sink, frames: Vec::new(), root: None, error: None, documents: 0 };
+    let mut builder =
+        Builder { sink, frames: Vec::new(), root: None, error: None, documents: 0, held: 0, stop: false };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        return Err(ReadError::Syntax((m.line(), m.col() + 1), e.info().to_string()));
+    // Events one by one rather than `Parser::load`, so that a limit stops the reading at once.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => builder.on_event(event, mark),
+            Err(e) => {
+                let m = e.marker();
+                return Err(ReadError::Syntax((m.line(), m.col() + 1), e.info().to_string()));
+            }
+        }
+        if builder.stop {
+            break;
+        }
     }
     if let Some((at, message)) = builder.error {
         return Err(ReadError::Content(at, message));
@@ -71,6 +82,10 @@ struct Builder<'s> {
     root: Option<Value>,
     error: Option<(Position, String)>,
     documents: usize,
+    /// Values held outside streamed entries since the last entry was handed over.
+    held: usize,
+    /// A limit was reached: read no further (the rest could take long, and would not matter).
+    stop: bool,
 }
 
 impl MarkedEventReceiver for Builder<'_> {
@@ -97,6 +112,7 @@ impl Builder<'_> {
             Event::Alias(_) => return Err("aliases (*name) are not allowed in a batch".into()),
             Event::Scalar(text, style, _, tag) => self.push(scalar(text, style, tag.as_ref()), at)?,
             Event::SequenceStart(..) | Event::MappingStart(..) if self.frames.len() >= limits::MAX_DEPTH => {
+                self.stop = true;
                 return Err(too_deep());
             }
             Event::SequenceStart(..) => {
@@ -131,11 +147,22 @@ impl Builder<'_> {
             self.root = Some(value);
             return Ok(());
         };
+        if !matches!(frame, Frame::Seq { streamed: Some(_), .. }) {
+            self.held += 1;
+            if self.held > limits::MAX_HELD_VALUES {
+                self.stop = true;
+                return Err(format!(
+                    "more than the limit of {} values outside the entries, or in one entry",
+                    limits::MAX_HELD_VALUES
+                ));
+            }
+        }
         match frame {
             Frame::Seq { items, streamed: Some(key), .. } => {
                 let (key, index) = (key.clone(), items.len());
                 // A placeholder keeps the count for the next index without keeping the value.
                 items.push(Value::Null);
+                self.held = 0;
                 self.sink.item(&key, index, value, at)
             }
             Frame::Seq { items, streamed: None, .. } => {

@@ -227,6 +227,13 @@ fn yaml_cases() -> Vec<Case> {
             2,
             "deeper than the limit",
         ),
+        case("wide YAML value", format!("x: [{}1]\n", "1,".repeat(100_000)), 2, "limit of 100000 values"),
+        case(
+            "wide entry",
+            format!("files:\n  - write: a\n    content: [{}1]\n", "1,".repeat(100_000)),
+            2,
+            "limit of 100000 values",
+        ),
         case("huge key", format!("{}: 1\n", "k".repeat(2_000_000)), 2, "<stdin>"),
         case("long flow key", format!("a: {{{}: 1}}\n", "k".repeat(300)), 2, "longer than the limit"),
         case("long JSON key", format!("{{\"{}\": 1}}", "k".repeat(300)), 2, "longer than the limit"),
