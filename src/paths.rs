@@ -66,12 +66,28 @@ fn check_spelling(path: &str, mode: Option<Mode>) -> Result<()> {
 /// such as `.git::$INDEX_ALLOCATION`, the 8.3 short name `git~1`), and HFS+'s `is_hfs_dotgit`
 /// (code points HFS+ ignores, such as U+200C, anywhere in `.git`).
 fn is_dot_git(component: &str) -> bool {
-    is_ntfs_dot_generic(component, "git", "git~1") || is_hfs_dot_generic(component, "git")
+    // Every spelling starts with '.' or 'g' once ignorable code points (all non-ASCII) are gone.
+    let ascii = component.is_ascii();
+    if ascii && !component.starts_with(['.', 'g', 'G']) {
+        return false;
+    }
+    is_ntfs_dot_generic(component, "git", "git~1") || (!ascii && is_hfs_dot_generic(component, "git"))
 }
 
 /// `.gitmodules` as git's `is_ntfs_dotgitmodules` and `is_hfs_dotgitmodules` read it.
 fn is_dot_gitmodules(component: &str) -> bool {
-    is_ntfs_dot_generic(component, "gitmodules", "gi7eba") || is_hfs_dot_generic(component, "gitmodules")
+    let ascii = component.is_ascii();
+    if ascii && !component.starts_with(['.', 'g', 'G']) {
+        return false;
+    }
+    is_ntfs_dot_generic(component, "gitmodules", "gi7eba")
+        || (!ascii && is_hfs_dot_generic(component, "gitmodules"))
+}
+
+/// Whether the last component of `path` may name `.gitmodules` (in any spelling git refuses for
+/// a symlink): only then does the mode the path will have matter.
+pub fn may_be_gitmodules(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(is_dot_gitmodules)
 }
 
 /// git's `is_ntfs_dot_generic` (path.c): `.NAME`, its 6-character short name `NAME~1`..`~4`, or the

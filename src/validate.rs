@@ -425,8 +425,10 @@ fn validate_files(
         }
         for path in paths {
             paths::check_syntax(path).map_err(|e| e.at(label.clone()))?;
-            let mode = written_mode(entry, path, repo.work_tree.as_deref());
-            paths::check_syntax_for(path, mode).map_err(|e| e.at(label.clone()))?;
+            if paths::may_be_gitmodules(path) {
+                let mode = written_mode(entry, path, repo.work_tree.as_deref());
+                paths::check_syntax_for(path, mode).map_err(|e| e.at(label.clone()))?;
+            }
             if let Some(first) = claimed.insert(path.to_string(), i) {
                 return Err(Error::invalid(format!("files[{first}] and files[{i}] both name '{path}'")));
             }

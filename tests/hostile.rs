@@ -508,3 +508,31 @@ fn ref_names_git_takes_but_windows_cannot_store_apply_and_collide_as_files() {
     let out = repo.apply_unchanged(&format!("refs:\n  - create: refs/heads/nul\n    to: {head}\n"), 1);
     assert!(out.stderr.contains("'refs/heads/nul/x' exists"), "{out:#?}");
 }
+
+#[test]
+fn apply_reading_a_terminal_says_so_on_stderr() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let repo = Repo::new();
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two fds we then own; the other arguments may be null.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty");
+    let (mut master, slave) =
+        unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) };
+    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+    cmd.stdin(slave).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    // A line, then Ctrl-D at the start of a line: end of input on a terminal.
+    master.write_all(b"files:\n  - write: t.txt\n    content: x\n\x04").unwrap();
+    let out = common::Outcome::from(child.wait_with_output().unwrap());
+    out.expect(0);
+    assert!(out.stderr.contains("reading the batch from standard input"), "{out:#?}");
+    assert_eq!(repo.read("t.txt"), "x");
+    // From a pipe it says nothing.
+    let out = repo.apply_args(&["apply", "-"], "files:\n  - write: u.txt\n    content: y\n");
+    assert!(!out.stderr.contains("reading"), "{out:#?}");
+}
