@@ -11,7 +11,7 @@ pub struct ApplyResult {
     pub refs: Vec<RefLine>,
     pub files: Vec<FileLine>,
     pub error: Option<ErrorLine>,
-    /// Every failed precondition, when `--dry-run` found more than one (`error` is the first).
+    /// Every failed precondition of a refused `--dry-run` (`error` is the first).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorLine>,
     /// The failed preconditions after the first, printed after it.

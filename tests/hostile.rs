@@ -476,6 +476,10 @@ fn dry_run_reports_every_failed_precondition() {
     assert_eq!(out.stderr.matches("error: ").count(), 4, "{out:#?}");
     assert!(out.stderr.contains("hint: see its value with 'git rev-parse"), "{out:#?}");
     assert!(out.stderr.contains("git hash-object --no-filters README"), "{out:#?}");
+    // One failed precondition is a list of one.
+    let one = format!("files:\n  - delete: README\n    expect: {next}\n");
+    let out = repo.apply_args_unchanged(&["apply", "--dry-run", "--json", "-"], &one, 1);
+    assert_eq!(out.json()["errors"].as_array().map(Vec::len), Some(1), "{out:#?}");
     // Without --dry-run the first one refuses the batch, as before.
     let out = repo.apply_args_unchanged(&["apply", "--json", "-"], &batch, 1);
     assert!(out.json().get("errors").is_none(), "{out:#?}");

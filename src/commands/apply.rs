@@ -51,7 +51,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
             };
             result.error = Some((&e).into());
             let more = std::mem::take(&mut result.more_errors);
-            if !more.is_empty() {
+            if !more.is_empty() || (args.dry_run && e.kind == Kind::Refused) {
                 result.errors = std::iter::once(&e).chain(&more).map(Into::into).collect();
             }
             if args.json {
