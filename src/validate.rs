@@ -544,7 +544,11 @@ fn new_content(
             NewContent::Blob(id)
         }
         Content::Source(path) if options.allow_source_outside => source_anywhere(path)?,
-        Content::Source(path) => NewContent::Bytes(source_in_work_tree(path, repo)?),
+        Content::Source(path) => {
+            let bytes = source_in_work_tree(path, repo, resolver.sources_read.get())?;
+            resolver.sources_read.set(resolver.sources_read.get() + bytes.len() as u64);
+            NewContent::Bytes(bytes)
+        }
     };
     if mode == Some(Mode::Symlink)
         && let NewContent::Bytes(target) = &content
@@ -573,7 +577,9 @@ fn source_anywhere(path: &str) -> Result<NewContent> {
 /// SPEC §10: a `source:` (relative to the current directory) must be a regular file inside the
 /// work tree and outside `.git`, reached without following a symlink. It is read now, through
 /// directory handles, so that nothing swapped in later can make it another file.
-fn source_in_work_tree(path: &str, repo: &Repo) -> Result<Vec<u8>> {
+/// `read_before` bytes of sources are held already: all of them together may not pass the batch
+/// size limit, as they stay in memory until staged.
+fn source_in_work_tree(path: &str, repo: &Repo, read_before: u64) -> Result<Vec<u8>> {
     let work_tree = repo.require_work_tree()?;
     let outside = || {
         Error::invalid(format!("source '{path}' is outside the work tree"))
@@ -600,13 +606,22 @@ fn source_in_work_tree(path: &str, repo: &Repo) -> Result<Vec<u8>> {
     paths::check_syntax(relative).map_err(|e| {
         Error::invalid(format!("source '{path}': {}", e.message)).hint("a batch never copies from .git")
     })?;
-    paths::read_regular_file(&root, relative, limits::MAX_CONTENT_BYTES).map_err(|e| {
+    let budget = limits::MAX_BATCH_BYTES.saturating_sub(read_before);
+    let bytes = paths::read_regular_file(&root, relative, limits::MAX_CONTENT_BYTES).map_err(|e| {
         let message = match e.message.strip_prefix(&format!("'{relative}'")) {
             Some(rest) => format!("source '{path}'{rest}"),
             None => format!("source '{path}': {}", e.message),
         };
         Error { message, ..e }
-    })
+    })?;
+    if bytes.len() as u64 > budget {
+        return Err(Error::invalid(format!(
+            "sources of the work tree are read when the batch is validated; together they pass the limit of {} MiB",
+            limits::MAX_BATCH_BYTES >> 20
+        ))
+        .hint("split the batch"));
+    }
+    Ok(bytes)
 }
 
 /// Turns revisions into object ids: full hex ids directly, anything else in one
@@ -614,11 +629,13 @@ fn source_in_work_tree(path: &str, repo: &Repo) -> Result<Vec<u8>> {
 struct Resolver<'r> {
     repo: &'r Repo,
     resolved: HashMap<String, (ObjectId, gix::objs::Kind)>,
+    /// Bytes of work-tree sources read (and held) so far.
+    sources_read: std::cell::Cell<u64>,
 }
 
 impl<'r> Resolver<'r> {
     fn new(repo: &'r Repo) -> Self {
-        Resolver { repo, resolved: HashMap::new() }
+        Resolver { repo, resolved: HashMap::new(), sources_read: std::cell::Cell::new(0) }
     }
 
     /// Resolves every revision in one go, so that a batch of 100,000 refs costs one git process.

@@ -424,6 +424,16 @@ fn a_batch_or_content_past_its_limit_is_refused_without_reading_it_all() {
     assert!(out.stderr.contains("limit of 128 MiB"), "{out:#?}");
     assert!(!repo.exists("copied"));
     std::fs::remove_file(repo.path("sub/huge")).unwrap();
+    // Sources of the work tree are held from validation on: 3 of 100 MiB pass 256 MiB together.
+    let mut batch = String::from("files:\n");
+    for i in 0..3 {
+        std::fs::File::create(repo.path(&format!("sub/part{i}"))).unwrap().set_len(100 << 20).unwrap();
+        batch.push_str(&format!("  - write: copy{i}\n    source: sub/part{i}\n"));
+    }
+    let out = repo.apply(&batch);
+    out.expect(2);
+    assert!(out.stderr.contains("files[2]") && out.stderr.contains("together they pass"), "{out:#?}");
+    assert!(!repo.exists("copy0"));
 }
 
 #[test]
