@@ -253,45 +253,61 @@ pub fn lexically_normal(path: &Path) -> PathBuf {
 /// can make it read a file elsewhere. More than `limit` bytes is refused.
 pub fn read_regular_file(root: &Path, relative: &str, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let open_at = |dir: Option<&OwnedFd>, name: &std::ffi::CStr, flags: i32| -> std::io::Result<OwnedFd> {
-        let at = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-        // SAFETY: a valid NUL-terminated name and a directory fd we own (or AT_FDCWD).
-        let fd = unsafe { libc::openat(at, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
-        if fd < 0 { Err(std::io::Error::last_os_error()) } else { Ok(unsafe { OwnedFd::from_raw_fd(fd) }) }
-    };
-    let c_name = |s: &[u8]| std::ffi::CString::new(s).map_err(|_| Error::invalid("path contains a NUL byte"));
-    let not_here = |what: &str, e: std::io::Error| match e.raw_os_error() {
-        Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
-            Error::invalid(format!("'{what}' is a symbolic link or not a directory"))
-        }
-        _ => Error::invalid(format!("'{what}': {}", crate::error::io_words(&e))),
-    };
-    let root_name = c_name(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()))?;
-    let mut dir = open_at(None, &root_name, libc::O_RDONLY | libc::O_DIRECTORY)
-        .map_err(|e| not_here(&root.display().to_string(), e))?;
-    let mut walked = String::new();
+    let root_bytes = std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str());
+    let mut dir = open_nofollow(None, root_bytes, libc::O_RDONLY | libc::O_DIRECTORY)
+        .map_err(|e| not_reachable(&root.display().to_string(), e))?;
     let components: Vec<&str> = relative.split('/').collect();
     let (leaf, parents) = components.split_last().expect("split yields one item at least");
+    let mut walked = String::new();
     for component in parents {
         walked.push_str(component);
-        dir = open_at(Some(&dir), &c_name(component.as_bytes())?, libc::O_RDONLY | libc::O_DIRECTORY)
-            .map_err(|e| not_here(&walked, e))?;
+        dir = open_nofollow(Some(&dir), component.as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|e| not_reachable(&walked, e))?;
         walked.push('/');
     }
-    let fd = open_at(Some(&dir), &c_name(leaf.as_bytes())?, libc::O_RDONLY | libc::O_NONBLOCK)
-        .map_err(|e| not_here(relative, e))?;
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().map_err(|e| not_here(relative, e))?;
+    // O_NONBLOCK: a fifo put there must not make the open wait for a writer.
+    let file = open_nofollow(Some(&dir), leaf.as_bytes(), libc::O_RDONLY | libc::O_NONBLOCK)
+        .map(std::fs::File::from)
+        .map_err(|e| not_reachable(relative, e))?;
+    let meta = file.metadata().map_err(|e| not_reachable(relative, e))?;
     if !meta.is_file() {
         let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
         return Err(Error::invalid(format!("'{relative}' {what}")));
     }
     crate::parse::limits::check_content_size(meta.len())?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| not_here(relative, e))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| not_reachable(relative, e))?;
     crate::parse::limits::check_content_size(bytes.len() as u64)?;
     Ok(bytes)
+}
+
+/// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC)`; no `dir` means the current directory.
+fn open_nofollow(
+    dir: Option<&std::os::fd::OwnedFd>,
+    name: &[u8],
+    flags: i32,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name =
+        std::ffi::CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let at = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: a NUL-terminated name and a directory fd that outlives the call (or AT_FDCWD).
+    let fd = unsafe { libc::openat(at, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Why `what` could not be opened; a symlink met without following it is ELOOP or ENOTDIR.
+fn not_reachable(what: &str, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) => {
+            Error::invalid(format!("'{what}' is a symbolic link or not a directory"))
+        }
+        _ => Error::invalid(format!("'{what}': {}", crate::error::io_words(&e))),
+    }
 }
 
 /// The path on disk of a batch path.
