@@ -268,7 +268,10 @@ pub fn read_regular_file(root: &Path, relative: &str, limit: u64) -> Result<Vec<
     // O_NONBLOCK: a fifo put there must not make the open wait for a writer.
     let file = open_nofollow(Some(&dir), leaf.as_bytes(), libc::O_RDONLY | libc::O_NONBLOCK)
         .map(std::fs::File::from)
-        .map_err(|e| not_reachable(relative, e))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::invalid(format!("'{relative}' is a symbolic link")),
+            _ => not_reachable(relative, e),
+        })?;
     let meta = file.metadata().map_err(|e| not_reachable(relative, e))?;
     if !meta.is_file() {
         let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
