@@ -79,8 +79,22 @@ fn stat_key(dirs: &Dirs, path: &str) -> std::io::Result<Option<StatKey>> {
     }))
 }
 
-/// Checks the work tree against the batch's file entries.
+/// Checks the work tree against the batch's file entries; the first failed precondition refuses.
 pub fn check(batch: Batch, work_tree: Option<&Path>, hash: gix::hash::Kind) -> Result<Checked> {
+    let (checked, refusals) = check_all(batch, work_tree, hash)?;
+    match refusals.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(checked),
+    }
+}
+
+/// Like [`check`], but goes on past a failed precondition and returns every one (refusals, in
+/// entry order), so that `--dry-run` can list them all. Any other error ends the check.
+pub fn check_all(
+    batch: Batch,
+    work_tree: Option<&Path>,
+    hash: gix::hash::Kind,
+) -> Result<(Checked, Vec<Error>)> {
     let mut checked = Checked {
         batch,
         work_tree: work_tree.map(Path::to_path_buf),
@@ -90,21 +104,31 @@ pub fn check(batch: Batch, work_tree: Option<&Path>, hash: gix::hash::Kind) -> R
         snapshots: Vec::new(),
     };
     let Some(work_tree) = work_tree else {
-        return Ok(checked);
+        return Ok((checked, Vec::new()));
     };
     let files = std::mem::take(&mut checked.batch.files);
     let dirs = Dirs::new(work_tree);
+    let mut refusals = Vec::new();
     for change in &files {
-        checked.add(change, &dirs, hash).map_err(|e| e.at(change.label()))?;
+        match checked.add(change, &dirs, hash).map_err(|e| e.at(change.label())) {
+            Err(e) if e.kind == crate::error::Kind::Refused => refusals.push(e),
+            other => other?,
+        }
     }
     checked.batch.files = files;
-    Ok(checked)
+    Ok((checked, refusals))
 }
 
 impl Checked {
     fn add(&mut self, change: &FileChange, dirs: &Dirs, hash: gix::hash::Kind) -> Result<()> {
         let found = self.observe(dirs, &change.path, hash)?;
-        check_expect(change.expect.as_ref(), &found)?;
+        check_expect(change.expect.as_ref(), &found).map_err(|e| {
+            e.hint(format!(
+                "see its blob id with 'git hash-object --no-filters {}'; if the change still holds, \
+                 update 'expect:' and apply the batch again",
+                change.path
+            ))
+        })?;
         let old = file_state(&found, &change.path)?;
         match &change.action {
             FileAction::Write { content, mode } => {

@@ -74,6 +74,10 @@ pub struct ApplyArgs {
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Let 'source:' copy a regular file from outside the work tree (an editor's temporary
+    /// file); without it a source must be a file of the work tree, outside .git.
+    #[arg(long)]
+    pub allow_source_outside: bool,
 }
 
 /// Options of `git atomic recover`.

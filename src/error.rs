@@ -123,6 +123,21 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An I/O error in words, as git prints `strerror` ("is a directory"), without Rust's
+/// " (os error 21)" suffix.
+pub fn io_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let words = match text.rfind(" (os error ") {
+        Some(at) if e.raw_os_error().is_some() => &text[..at],
+        _ => text.as_str(),
+    };
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// I/O failures that end a command are git-style fatal errors naming what failed.
 pub trait IoContext<T> {
     /// Turns an I/O error into a fatal [`Error`] saying what we were doing.

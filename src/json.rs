@@ -12,6 +12,12 @@ pub struct ApplyResult {
     pub refs: Vec<RefLine>,
     pub files: Vec<FileLine>,
     pub error: Option<ErrorLine>,
+    /// Every failed precondition of a refused `--dry-run` (`error` is the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorLine>,
+    /// The failed preconditions after the first, printed after it.
+    #[serde(skip)]
+    pub more_errors: Vec<crate::error::Error>,
     /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
     /// 100,000 ref lines held through the whole apply would be its largest allocation.
     #[serde(skip)]

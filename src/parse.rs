@@ -80,8 +80,71 @@ impl FileEntry {
     }
 }
 
+/// SPEC §10's limits on an untrusted batch. Each is refused with exit 2 and a message naming it;
+/// the man page's LIMITS section and the README list them.
+pub mod limits {
+    use crate::error::{Error, Result};
+
+    /// The batch file itself (YAML or JSON).
+    pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+    /// Entries of `refs:` and `files:` together.
+    pub const MAX_ENTRIES: usize = 1_000_000;
+    /// One file's new content (`content`, decoded `base64`, `blob`, `source`).
+    pub const MAX_CONTENT_BYTES: u64 = 128 << 20;
+    /// Nesting of YAML/JSON collections (a batch needs 3).
+    pub const MAX_DEPTH: usize = 32;
+    /// One mapping key.
+    pub const MAX_KEY_BYTES: usize = 256;
+    /// One path or ref name (Linux's PATH_MAX).
+    pub const MAX_NAME_BYTES: usize = 4096;
+    /// YAML values held at once outside the streamed entries (an entry has about ten): a batch
+    /// file of `[1,1,1,…]` would otherwise take 16 times its size in memory.
+    pub const MAX_HELD_VALUES: usize = 100_000;
+    /// Values of a whole JSON batch, which is read at once (a ref entry has four).
+    pub const MAX_JSON_VALUES: usize = 8 * MAX_ENTRIES;
+
+    /// Refuses a batch file larger than [`MAX_BATCH_BYTES`].
+    pub fn check_batch_size(bytes: u64) -> Result<()> {
+        if bytes > MAX_BATCH_BYTES {
+            return Err(Error::invalid(format!(
+                "the batch is larger than the limit of {}",
+                mib(MAX_BATCH_BYTES)
+            ))
+            .hint("split it into several batches"));
+        }
+        Ok(())
+    }
+
+    /// Refuses one content larger than [`MAX_CONTENT_BYTES`].
+    pub fn check_content_size(bytes: u64) -> Result<()> {
+        if bytes > MAX_CONTENT_BYTES {
+            return Err(Error::invalid(format!(
+                "the content is {bytes} bytes, more than the limit of {} for one file",
+                mib(MAX_CONTENT_BYTES)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a path or ref name longer than [`MAX_NAME_BYTES`].
+    pub fn check_name_length(name: &str) -> Result<()> {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(Error::invalid(format!(
+                "a name of {} bytes is longer than the limit of {MAX_NAME_BYTES}",
+                name.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn mib(bytes: u64) -> String {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
 /// Parses a batch; `origin` names the input in parse errors (`batch.yaml:3:7`).
 pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
+    limits::check_batch_size(bytes.len() as u64)?;
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Error::invalid(format!("{origin}: batch is not UTF-8: {e}")))?;
     let (value, streamed) = read_document(text, origin)?;
@@ -120,6 +183,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
 #[derive(Default)]
 struct Streamed {
     used: bool,
+    origin: String,
     refs: Vec<RefEntry>,
     files: Vec<FileEntry>,
     error: Option<Error>,
@@ -130,27 +194,46 @@ impl crate::yaml::Sink for Streamed {
         key == "refs" || key == "files"
     }
 
-    fn item(&mut self, key: &str, index: usize, value: Value) -> std::result::Result<(), String> {
-        let converted = match key {
-            "refs" => ref_entry(value).map(|e| self.refs.push(e)),
-            _ => file_entry(value).map(|e| self.files.push(e)),
+    fn item(
+        &mut self,
+        key: &str,
+        index: usize,
+        value: Value,
+        (line, column): crate::yaml::Position,
+    ) -> std::result::Result<(), String> {
+        let converted = if self.refs.len() + self.files.len() >= limits::MAX_ENTRIES {
+            Err(too_many_entries())
+        } else {
+            match key {
+                "refs" => ref_entry(value).map(|e| self.refs.push(e)),
+                _ => file_entry(value).map(|e| self.files.push(e)),
+            }
         };
-        converted.map_err(|e| {
+        converted.map_err(|mut e| {
             let message = e.to_string();
+            e.message = format!("{}:{line}:{column}: {}", self.origin, e.message);
             self.error = Some(e.at(format!("{key}[{index}]")));
             message
         })
     }
 }
 
+fn too_many_entries() -> Error {
+    Error::invalid(format!("the batch has more than the limit of {} entries", limits::MAX_ENTRIES))
+        .hint("split it into several batches")
+}
+
 /// YAML (JSON is read by the JSON parser when it looks like JSON, for exact JSON semantics).
 fn read_document(text: &str, origin: &str) -> Result<(Value, Streamed)> {
     if text.trim_start().starts_with('{') {
-        return serde_json::from_str::<Strict>(text)
-            .map(|s| (s.0, Streamed::default()))
-            .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())));
+        JSON_VALUES.set(0);
+        let value = serde_json::from_str::<Strict>(text)
+            .map(|s| s.0)
+            .map_err(|e| Error::invalid(format!("{origin}:{}:{}: {e}", e.line(), e.column())))?;
+        check_depth(&value, 0).map_err(|m| Error::invalid(format!("{origin}: {m}")))?;
+        return Ok((value, Streamed::default()));
     }
-    let mut streamed = Streamed { used: true, ..Streamed::default() };
+    let mut streamed = Streamed { used: true, origin: origin.to_string(), ..Streamed::default() };
     match crate::yaml::read(text, &mut streamed) {
         Ok(value) => Ok((value, streamed)),
         Err(crate::yaml::ReadError::Syntax((line, column), message)) => {
@@ -161,6 +244,19 @@ fn read_document(text: &str, origin: &str) -> Result<(Value, Streamed)> {
             .take()
             .unwrap_or_else(|| Error::invalid(format!("{origin}:{line}:{column}: {message}")))),
     }
+}
+
+/// Refuses JSON nested deeper than YAML may be (serde_json itself stops at 128 levels).
+fn check_depth(value: &Value, depth: usize) -> std::result::Result<(), String> {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return Ok(()),
+    };
+    if depth >= limits::MAX_DEPTH {
+        return Err(crate::yaml::too_deep());
+    }
+    children.into_iter().try_for_each(|child| check_depth(child, depth + 1))
 }
 
 /// A document read into a [`Value`] that refuses a key doubled within one mapping: serde's own
@@ -174,6 +270,24 @@ impl<'de> serde::Deserialize<'de> for Strict {
 }
 
 struct StrictVisitor;
+
+thread_local! {
+    /// Values read so far by [`StrictVisitor`] in this document.
+    static JSON_VALUES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one more JSON value; past `limits::MAX_JSON_VALUES` the document is refused.
+fn count_json_value<E: serde::de::Error>() -> std::result::Result<(), E> {
+    let n = JSON_VALUES.get() + 1;
+    JSON_VALUES.set(n);
+    if n > limits::MAX_JSON_VALUES {
+        return Err(E::custom(format!(
+            "the batch has more than the limit of {} values",
+            limits::MAX_JSON_VALUES
+        )));
+    }
+    Ok(())
+}
 
 impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -221,6 +335,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(Strict(item)) = seq.next_element()? {
+            count_json_value()?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -229,10 +344,14 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            if key.len() > limits::MAX_KEY_BYTES {
+                return Err(serde::de::Error::custom(crate::yaml::key_too_long(&key)));
+            }
             if object.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
             }
             let Strict(value) = map.next_value()?;
+            count_json_value()?;
             object.insert(key, value);
         }
         Ok(Value::Object(object))
@@ -250,6 +369,10 @@ fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
     if let Some(message) = top.remove("message") {
         batch.message = Some(string_value(message, "message")?);
     }
+    let count = |key: &str| top.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    if count("refs") + count("files") > limits::MAX_ENTRIES {
+        return Err(too_many_entries());
+    }
     if let Some(refs) = top.remove("refs") {
         for (i, entry) in list(refs, "refs")?.into_iter().enumerate() {
             batch.refs.push(ref_entry(entry).map_err(|e| e.at(format!("refs[{i}]")))?);
@@ -261,8 +384,11 @@ fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
         }
     }
     if let Some(key) = top.keys().next() {
-        return Err(Error::invalid(format!("unknown key '{key}' at the top of the batch"))
-            .hint("the batch takes 'version', 'message', 'refs' and 'files'"));
+        let error = Error::invalid(format!("unknown key '{key}' at the top of the batch"));
+        return Err(match did_you_mean(key, &["version", "message", "refs", "files"]) {
+            Some(close) => error.hint(format!("did you mean '{close}'?")),
+            None => error.hint("the batch takes 'version', 'message', 'refs' and 'files'"),
+        });
     }
     Ok(batch)
 }
@@ -291,7 +417,17 @@ impl Entry {
         let present: Vec<&'static str> = verbs.iter().copied().filter(|v| self.0.contains_key(*v)).collect();
         match present.as_slice() {
             [verb] => Ok((verb, self.required(verb)?)),
-            [] => Err(Error::invalid(format!("the entry names no action (one of: {})", verbs.join(", ")))),
+            [] => {
+                let close = self.0.keys().find_map(|k| did_you_mean(k, verbs).map(|v| (k.clone(), v)));
+                Err(match close {
+                    Some((key, verb)) => {
+                        Error::invalid(format!("unknown key '{key}'")).hint(format!("did you mean '{verb}'?"))
+                    }
+                    None => {
+                        Error::invalid(format!("the entry names no action (one of: {})", verbs.join(", ")))
+                    }
+                })
+            }
             _ => Err(Error::invalid(format!("the entry names several actions: {}", present.join(", ")))),
         }
     }
@@ -305,6 +441,19 @@ impl Entry {
 
     fn optional(&mut self, key: &str) -> Result<Option<String>> {
         self.0.remove(key).map(|v| string_value(v, key)).transpose()
+    }
+
+    /// Refuses a key that `verb` does not take, before a misspelt key shows up as a missing one
+    /// (`too:` as "missing 'to'"), suggesting the key meant when one is close.
+    fn unknown_keys(&self, verb: &str, takes: &[&str]) -> Result<()> {
+        let Some(key) = self.0.keys().find(|k| k.as_str() != verb && !takes.contains(&k.as_str())) else {
+            return Ok(());
+        };
+        let error = Error::invalid(format!("unknown key '{key}' for '{verb}'"));
+        Err(match did_you_mean(key, takes) {
+            Some(close) => error.hint(format!("did you mean '{close}'?")),
+            None => error.hint(format!("'{verb}' takes {}", quoted_list(takes))),
+        })
     }
 
     /// Refuses whatever keys the verb did not take.
@@ -343,6 +492,13 @@ fn ref_expect(text: String) -> RefExpect {
 fn ref_entry(value: Value) -> Result<RefEntry> {
     let mut e = Entry::new(value)?;
     let (verb, name) = e.verb(&["update", "create", "delete", "verify", "symref"])?;
+    let takes: &[&str] = match verb {
+        "update" => &["to", "from"],
+        "delete" => &["from"],
+        "verify" => &["is"],
+        _ => &["to"],
+    };
+    e.unknown_keys(verb, takes)?;
     let entry = match verb {
         "update" => {
             RefEntry::Update { name, to: e.required("to")?, from: e.optional("from")?.map(ref_expect) }
@@ -372,6 +528,12 @@ fn file_entry(value: Value) -> Result<FileEntry> {
         e.0.insert("mode".into(), Value::String(digits));
     }
     let (verb, path) = e.verb(&["write", "delete", "rename"])?;
+    let takes: &[&str] = match verb {
+        "write" => &["content", "base64", "blob", "source", "mode", "expect"],
+        "delete" => &["expect"],
+        _ => &["to", "expect"],
+    };
+    e.unknown_keys(verb, takes)?;
     let expect = e.optional("expect")?.map(file_expect);
     let entry = match verb {
         "write" => {
@@ -401,6 +563,9 @@ fn write_content(e: &mut Entry) -> Result<Content> {
     match found.len() {
         1 => {
             let (key, value) = found.pop().expect("one element");
+            if key == "content" || key == "base64" {
+                limits::check_content_size(value.len() as u64 * if key == "base64" { 3 } else { 4 } / 4)?;
+            }
             Ok(match key {
                 "content" => Content::Text(value),
                 "base64" => Content::Base64(value),
@@ -414,6 +579,47 @@ fn write_content(e: &mut Entry) -> Result<Content> {
             found.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" and ")
         ))),
     }
+}
+
+/// The candidate a misspelt key was most likely meant as: at most one edit away for short keys,
+/// two for longer ones (a swap of two neighbours counts as one edit).
+fn did_you_mean<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let allowed = if key.chars().count() <= 4 { 1 } else { 2 };
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&key.to_lowercase(), c), *c))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return 3;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+fn quoted_list(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -432,7 +638,30 @@ mod tests {
     #[test]
     fn names_the_entry_and_the_unknown_key() {
         let err = parse(b"files:\n  - write: a\n    content: x\n    mdoe: 1\n", "b").unwrap_err();
-        assert_eq!(err.to_string(), "files[0]: unknown key 'mdoe' for 'write'");
+        assert_eq!(err.to_string(), "files[0]: b:2:5: unknown key 'mdoe' for 'write'");
+        assert_eq!(err.hints, ["did you mean 'mode'?"]);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_the_key_meant() {
+        for (text, key, meant) in [
+            ("files:\n  - write: a\n    contnet: x\n", "contnet", "content"),
+            ("refs:\n  - update: refs/heads/a\n    too: HEAD\n", "too", "to"),
+            ("files:\n  - writ: a\n    content: x\n", "writ", "write"),
+            ("refs:\n  - update: refs/heads/a\n    to: HEAD\n    form: absent\n", "form", "from"),
+            ("file:\n  - write: a\n", "file", "files"),
+        ] {
+            let err = parse(text.as_bytes(), "b").unwrap_err();
+            assert!(err.message.contains(&format!("unknown key '{key}'")), "{text:?}: {err}");
+            assert_eq!(err.hints, [format!("did you mean '{meant}'?")], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_a_swap_as_one() {
+        assert_eq!(edit_distance("contnet", "content"), 1);
+        assert_eq!(edit_distance("to", "too"), 1);
+        assert_eq!(edit_distance("abc", "xyz"), 3);
     }
 
     #[test]

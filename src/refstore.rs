@@ -134,10 +134,18 @@ impl<'r> RefStore<'r> {
             return Ok(first.filter(|k| k.starts_with(&below)));
         }
         let platform = self.repo.references().map_err(|e| Error::fatal(format!("cannot list refs: {e}")))?;
-        let mut iter = platform
-            .prefixed(below.as_str())
-            .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?;
-        Ok(iter.next().and_then(|r| r.ok()).map(|r| r.name().as_bstr().to_string()))
+        // gix refuses a prefix that Windows could not store (`con`, `a|b`) though git takes such
+        // names here: then everything under refs/ is listed, and the first ref below the name kept.
+        let iter = match platform.prefixed(below.as_str()) {
+            Ok(iter) => iter,
+            Err(_) => platform
+                .prefixed("refs/")
+                .map_err(|e| Error::fatal(format!("cannot list refs under '{below}': {e}")))?,
+        };
+        Ok(iter
+            .filter_map(|r| r.ok())
+            .map(|r| r.name().as_bstr().to_string())
+            .find(|n| n.starts_with(&below)))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::git::Git;
+use crate::parse::limits;
 use crate::parse::{BatchFile, Content, FileEntry, FileExpect, RefEntry, RefExpect};
 use crate::paths;
 use crate::record::{Mode, RefChange, RefVerb};
@@ -82,18 +83,39 @@ impl BatchLabel {
     }
 }
 
+/// What the caller allows beyond SPEC §10's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--allow-source-outside`: a `source:` may name any regular file the caller can read.
+    pub allow_source_outside: bool,
+}
+
 /// Validates `file` against `repo`; the batch takes the given id and message.
 pub fn validate(file: BatchFile, repo: &Repo, label: BatchLabel) -> Result<Batch> {
+    let (batch, refusals) = validate_with(file, repo, label, Options::default())?;
+    match refusals.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(batch),
+    }
+}
+
+/// Validates `file` against `repo`. An invalid batch is an error; the ref preconditions that
+/// failed (refusals, exit 1) are all returned beside the batch, for `--dry-run` to list them.
+pub fn validate_with(
+    file: BatchFile,
+    repo: &Repo,
+    label: BatchLabel,
+    options: Options,
+) -> Result<(Batch, Vec<Error>)> {
     let BatchLabel { id, message } = label;
     let mut resolver = Resolver::new(repo);
-    let mut refused = FirstRefusal::default();
+    let mut refused = Refusals::default();
     let refs = validate_refs(&file.refs, repo, &mut resolver, &mut refused)?;
     if !file.files.is_empty() {
         repo.require_work_tree()?;
     }
-    let files = validate_files(&file.files, repo, &mut resolver)?;
-    refused.into_result()?;
-    Ok(Batch { id, message, refs, files })
+    let files = validate_files(&file.files, repo, &mut resolver, options)?;
+    Ok((Batch { id, message, refs, files }, refused.0))
 }
 
 /// A batch id: time-ordered, unique per process and instant.
@@ -102,26 +124,22 @@ fn new_batch_id() -> String {
     format!("{:x}{:08x}-{:x}", now.as_secs(), now.subsec_nanos(), std::process::id())
 }
 
-/// The first ref precondition that failed. It is reported only once the whole batch is known to
-/// be valid, so that an invalid batch exits 2 whatever state the repository is in, and a refusal
-/// (1) always means the same batch could apply once the repository changes.
+/// The ref preconditions that failed, in entry order. They are reported only once the whole batch
+/// is known to be valid, so that an invalid batch exits 2 whatever state the repository is in, and
+/// a refusal (1) always means the same batch could apply once the repository changes.
 #[derive(Debug, Default)]
-struct FirstRefusal(Option<Error>);
+struct Refusals(Vec<Error>);
 
-impl FirstRefusal {
-    /// Keeps a refusal for later (the first one wins) and passes every other error on.
+impl Refusals {
+    /// Keeps a refusal for later and passes every other error on.
     fn keep(&mut self, result: Result<()>) -> Result<()> {
         match result {
             Err(e) if e.kind == Kind::Refused => {
-                self.0.get_or_insert(e);
+                self.0.push(e);
                 Ok(())
             }
             other => other,
         }
-    }
-
-    fn into_result(self) -> Result<()> {
-        self.0.map_or(Ok(()), Err)
     }
 }
 
@@ -129,7 +147,7 @@ fn validate_refs(
     entries: &[RefEntry],
     repo: &Repo,
     resolver: &mut Resolver,
-    refused: &mut FirstRefusal,
+    refused: &mut Refusals,
 ) -> Result<Vec<RefChange>> {
     if entries.is_empty() {
         return Ok(Vec::new());
@@ -150,10 +168,15 @@ fn validate_refs(
     for (i, entry) in entries.iter().enumerate() {
         let label = || format!("refs[{i}] {}", entry.name());
         let change = ref_change(i, entry, &store, resolver).map_err(|e| e.at(label()))?;
-        refused
-            .keep(check_from(precondition(entry).as_ref(), &change.old, hash).map_err(|e| e.at(label())))?;
+        refused.keep(check_from(precondition(entry).as_ref(), &change.old, hash).map_err(
+            |e| match e.kind {
+                Kind::Refused => e.at(label()).hint(ref_precondition_hint(&change.name)),
+                _ => e.at(label()),
+            },
+        ))?;
         changes.push(change);
     }
+    verify_absent_without_lock(&mut changes);
     check_ref_uniqueness(&changes)?;
     refused.keep(check_ref_collisions(&changes, &store))?;
     Ok(changes)
@@ -161,12 +184,14 @@ fn validate_refs(
 
 /// A ref name is `HEAD` or under `refs/`, and well-formed as `git check-ref-format` wants it.
 fn check_ref_name(name: &str) -> Result<()> {
+    limits::check_name_length(name)?;
+    let shown = name.escape_debug();
     if name != "HEAD" && !name.starts_with("refs/") {
-        return Err(Error::invalid(format!("'{name}' is not a ref name"))
+        return Err(Error::invalid(format!("'{shown}' is not a ref name"))
             .hint("ref names are HEAD or start with refs/"));
     }
     gix::refs::FullName::try_from(name)
-        .map_err(|_| Error::invalid(format!("'{name}' is not a valid ref name")))?;
+        .map_err(|_| Error::invalid(format!("'{shown}' is not a valid ref name")))?;
     Ok(())
 }
 
@@ -228,6 +253,36 @@ fn ref_change(entry: usize, raw: &RefEntry, store: &RefStore, resolver: &Resolve
         }
     }
     Ok(change)
+}
+
+/// How to see a ref's value now and what to do about a failed precondition.
+fn ref_precondition_hint(name: &str) -> String {
+    format!(
+        "see its value with 'git rev-parse --verify --quiet {name}'; if the change still holds, \
+         update 'from:'/'is:' and apply the batch again"
+    )
+}
+
+/// SPEC §2: `verify R is: absent` holds whenever R does not exist, even where git could not lock
+/// R because another entry of the batch makes a ref that is R's parent or child directory
+/// (`verify refs/tags/t/u` beside `update refs/tags/t`). git would refuse to lock it, so such a
+/// verify is checked here, without a lock, and never sent to git.
+fn verify_absent_without_lock(changes: &mut [RefChange]) {
+    let made: Vec<String> =
+        changes.iter().filter(|c| c.new != RefValue::Absent).map(|c| c.target.clone()).collect();
+    let collides = |a: &str, b: &str| {
+        a.len() != b.len()
+            && (a.strip_prefix(b).is_some_and(|r| r.starts_with('/'))
+                || b.strip_prefix(a).is_some_and(|r| r.starts_with('/')))
+    };
+    for c in changes.iter_mut() {
+        if c.verb == RefVerb::Verify
+            && c.old == RefValue::Absent
+            && made.iter().any(|m| collides(m, &c.target))
+        {
+            c.via_git = false;
+        }
+    }
 }
 
 /// The precondition an entry puts on the current value of its ref (`create` means `absent`).
@@ -328,16 +383,25 @@ fn check_ref_collisions(changes: &[RefChange], store: &RefStore) -> Result<()> {
     Ok(())
 }
 
-fn validate_files(entries: &[FileEntry], repo: &Repo, resolver: &mut Resolver) -> Result<Vec<FileChange>> {
+fn validate_files(
+    entries: &[FileEntry],
+    repo: &Repo,
+    resolver: &mut Resolver,
+    options: Options,
+) -> Result<Vec<FileChange>> {
     let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
     for (i, entry) in entries.iter().enumerate() {
-        let label = format!("files[{i}] {}", entry.path());
+        let label = format!("files[{i}] {}", entry.path().escape_debug());
         let mut paths = vec![entry.path()];
         if let FileEntry::Rename { to, .. } = entry {
             paths.push(to);
         }
         for path in paths {
             paths::check_syntax(path).map_err(|e| e.at(label.clone()))?;
+            if paths::may_be_gitmodules(path) {
+                let mode = written_mode(entry, path, repo.work_tree.as_deref());
+                paths::check_syntax_for(path, mode).map_err(|e| e.at(label.clone()))?;
+            }
             if let Some(first) = claimed.insert(path.to_string(), i) {
                 return Err(Error::invalid(format!("files[{first}] and files[{i}] both name '{path}'")));
             }
@@ -350,11 +414,28 @@ fn validate_files(entries: &[FileEntry], repo: &Repo, resolver: &mut Resolver) -
     }))?;
     let mut changes = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let change = file_change(i, entry, repo, resolver)
+        let change = file_change(i, entry, repo, resolver, options)
             .map_err(|e| e.at(format!("files[{i}] {}", entry.path())))?;
         changes.push(change);
     }
     Ok(changes)
+}
+
+/// The mode `path` will have once `entry` is applied, when it may be a symlink: what a write
+/// says, else what is on disk now (a write keeps the mode, a rename moves it). Only a symlink
+/// matters, for git's rule against a symlinked `.gitmodules`.
+fn written_mode(entry: &FileEntry, path: &str, work_tree: Option<&std::path::Path>) -> Option<Mode> {
+    let on_disk = |p: &str| {
+        let work_tree = work_tree?;
+        let meta = std::fs::symlink_metadata(paths::on_disk(work_tree, p)).ok()?;
+        meta.file_type().is_symlink().then_some(Mode::Symlink)
+    };
+    match entry {
+        FileEntry::Write { mode: Some(mode), .. } => Some(*mode),
+        FileEntry::Write { mode: None, .. } => on_disk(path),
+        FileEntry::Rename { path: from, to, .. } if to == path => on_disk(from),
+        _ => None,
+    }
 }
 
 /// A path that is a parent directory of another entry's path is invalid.
@@ -372,10 +453,16 @@ fn check_path_nesting(claimed: &BTreeMap<String, usize>) -> Result<()> {
     Ok(())
 }
 
-fn file_change(entry: usize, raw: &FileEntry, repo: &Repo, resolver: &Resolver) -> Result<FileChange> {
+fn file_change(
+    entry: usize,
+    raw: &FileEntry,
+    repo: &Repo,
+    resolver: &Resolver,
+    options: Options,
+) -> Result<FileChange> {
     let (action, expect) = match raw {
         FileEntry::Write { content, mode, expect, .. } => {
-            let content = new_content(content, *mode, resolver)?;
+            let content = new_content(content, *mode, resolver, repo, options)?;
             (FileAction::Write { content, mode: *mode }, expect)
         }
         FileEntry::Delete { expect, .. } => (FileAction::Delete, expect),
@@ -402,34 +489,38 @@ fn file_expect(raw: &FileExpect, hash: gix::hash::Kind) -> Result<Expect> {
     })
 }
 
-fn new_content(content: &Content, mode: Option<Mode>, resolver: &Resolver) -> Result<NewContent> {
+fn new_content(
+    content: &Content,
+    mode: Option<Mode>,
+    resolver: &Resolver,
+    repo: &Repo,
+    options: Options,
+) -> Result<NewContent> {
     let content = match content {
         Content::Text(text) => NewContent::Bytes(text.clone().into_bytes()),
         Content::Base64(text) => {
             let compact: String = text.split_ascii_whitespace().collect();
-            NewContent::Bytes(
-                base64::engine::general_purpose::STANDARD
-                    .decode(compact)
-                    .map_err(|e| Error::invalid(format!("'base64' is not valid base64: {e}")))?,
-            )
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map_err(|e| Error::invalid(format!("'base64' is not valid base64: {e}")))?;
+            limits::check_content_size(bytes.len() as u64)?;
+            NewContent::Bytes(bytes)
         }
         Content::Blob(rev) => {
             let (id, kind) = resolver.get(rev)?;
             if kind != gix::objs::Kind::Blob {
                 return Err(Error::invalid(format!("'{rev}' is a {kind}, not a blob")));
             }
+            if let Ok(Some(header)) = repo.gix.try_find_header(id) {
+                limits::check_content_size(header.size())?;
+            }
             NewContent::Blob(id)
         }
+        Content::Source(path) if options.allow_source_outside => source_anywhere(path)?,
         Content::Source(path) => {
-            let path = PathBuf::from(path);
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?;
-            if !meta.is_file() {
-                return Err(Error::invalid(format!("source '{}' is not a regular file", path.display())));
-            }
-            std::fs::File::open(&path)
-                .map_err(|e| Error::invalid(format!("cannot read source '{}': {e}", path.display())))?;
-            NewContent::Source(path)
+            let bytes = source_in_work_tree(path, repo, resolver.sources_read.get())?;
+            resolver.sources_read.set(resolver.sources_read.get() + bytes.len() as u64);
+            NewContent::Bytes(bytes)
         }
     };
     if mode == Some(Mode::Symlink)
@@ -441,16 +532,83 @@ fn new_content(content: &Content, mode: Option<Mode>, resolver: &Resolver) -> Re
     Ok(content)
 }
 
+/// `--allow-source-outside`: any regular file the caller can read, copied when staged.
+fn source_anywhere(path: &str) -> Result<NewContent> {
+    let path = PathBuf::from(path);
+    let cannot = |e: std::io::Error| {
+        Error::invalid(format!("cannot read source '{}': {}", path.display(), crate::error::io_words(&e)))
+    };
+    let meta = std::fs::metadata(&path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::invalid(format!("source '{}' is not a regular file", path.display())));
+    }
+    limits::check_content_size(meta.len())?;
+    std::fs::File::open(&path).map_err(cannot)?;
+    Ok(NewContent::Source(path))
+}
+
+/// SPEC §10: a `source:` (relative to the current directory) must be a regular file inside the
+/// work tree and outside `.git`, reached without following a symlink. It is read now, through
+/// directory handles, so that nothing swapped in later can make it another file.
+/// `read_before` bytes of sources are held already: all of them together may not pass the batch
+/// size limit, as they stay in memory until staged.
+fn source_in_work_tree(path: &str, repo: &Repo, read_before: u64) -> Result<Vec<u8>> {
+    let work_tree = repo.require_work_tree()?;
+    let outside = || {
+        Error::invalid(format!("source '{path}' is outside the work tree"))
+            .hint("a batch copies only files of its work tree; pass --allow-source-outside to trust it")
+    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::fatal(format!("cannot find the current directory: {e}")))?;
+    let root = std::fs::canonicalize(work_tree)
+        .map_err(|e| Error::fatal(format!("cannot resolve '{}': {e}", work_tree.display())))?;
+    let absolute = paths::lexically_normal(&cwd.join(path));
+    let in_git_dir = [&repo.git_dir, &repo.common_dir]
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .any(|d| absolute.starts_with(d));
+    if in_git_dir {
+        return Err(Error::invalid(format!("source '{path}' is inside the git directory"))
+            .hint("a batch never copies from .git"));
+    }
+    let inside = absolute.strip_prefix(&root).map_err(|_| outside())?;
+    let relative = inside.to_str().ok_or_else(outside)?;
+    if relative.is_empty() {
+        return Err(Error::invalid(format!("source '{path}' is not a regular file")));
+    }
+    paths::check_syntax(relative).map_err(|e| {
+        Error::invalid(format!("source '{path}': {}", e.message)).hint("a batch never copies from .git")
+    })?;
+    let budget = limits::MAX_BATCH_BYTES.saturating_sub(read_before);
+    let bytes = paths::read_regular_file(&root, relative, limits::MAX_CONTENT_BYTES).map_err(|e| {
+        let message = match e.message.strip_prefix(&format!("'{relative}'")) {
+            Some(rest) => format!("source '{path}'{rest}"),
+            None => format!("source '{path}': {}", e.message),
+        };
+        Error { message, ..e }
+    })?;
+    if bytes.len() as u64 > budget {
+        return Err(Error::invalid(format!(
+            "sources of the work tree are read when the batch is validated; together they pass the limit of {} MiB",
+            limits::MAX_BATCH_BYTES >> 20
+        ))
+        .hint("split the batch"));
+    }
+    Ok(bytes)
+}
+
 /// Turns revisions into object ids: full hex ids directly, anything else in one
 /// `git cat-file --batch-check` (git's own revision syntax, exactly).
 struct Resolver<'r> {
     repo: &'r Repo,
     resolved: HashMap<String, (ObjectId, gix::objs::Kind)>,
+    /// Bytes of work-tree sources read (and held) so far.
+    sources_read: std::cell::Cell<u64>,
 }
 
 impl<'r> Resolver<'r> {
     fn new(repo: &'r Repo) -> Self {
-        Resolver { repo, resolved: HashMap::new() }
+        Resolver { repo, resolved: HashMap::new(), sources_read: std::cell::Cell::new(0) }
     }
 
     /// Resolves every revision in one go, so that a batch of 100,000 refs costs one git process.

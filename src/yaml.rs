@@ -5,8 +5,11 @@
 //!
 //! Plain scalars are typed by YAML 1.2's core schema (`null`, `true`, numbers); quoted and block
 //! scalars are strings. Aliases are refused: a batch has no use for them, and they are the
-//! classic way to make a small file expand into a huge one.
+//! classic way to make a small file expand into a huge one (so nothing is ever expanded).
+//! Nesting deeper than `limits::MAX_DEPTH` and keys longer than `limits::MAX_KEY_BYTES` are
+//! refused as they are read, so no input can make the reader use much more than its size.
 
+use crate::parse::limits;
 use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -16,8 +19,9 @@ pub type Position = (usize, usize);
 
 /// What the reader hands over.
 pub trait Sink {
-    /// One complete item of the top-level list `key` (`refs`, `files`), with its index.
-    fn item(&mut self, key: &str, index: usize, value: Value) -> Result<(), String>;
+    /// One complete item of the top-level list `key` (`refs`, `files`), with its index and where
+    /// it starts.
+    fn item(&mut self, key: &str, index: usize, value: Value, at: Position) -> Result<(), String>;
     /// Whether the items of the top-level list `key` should be streamed rather than collected.
     fn streams(&self, key: &str) -> bool;
 }
@@ -33,11 +37,22 @@ pub enum ReadError {
 
 /// Reads one YAML document; streamed lists appear in the returned mapping as placeholder arrays.
 pub fn read(text: &str, sink: &mut dyn Sink) -> Result<Value, ReadError> {
-    let mut builder = Builder { sink, frames: Vec::new(), root: None, error: None, documents: 0 };
+    let mut builder =
+        Builder { sink, frames: Vec::new(), root: None, error: None, documents: 0, held: 0, stop: false };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        return Err(ReadError::Syntax((m.line(), m.col() + 1), e.info().to_string()));
+    // Events one by one rather than `Parser::load`, so that a limit stops the reading at once.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => builder.on_event(event, mark),
+            Err(e) => {
+                let m = e.marker();
+                return Err(ReadError::Syntax((m.line(), m.col() + 1), e.info().to_string()));
+            }
+        }
+        if builder.stop {
+            break;
+        }
     }
     if let Some((at, message)) = builder.error {
         return Err(ReadError::Content(at, message));
@@ -46,8 +61,19 @@ pub fn read(text: &str, sink: &mut dyn Sink) -> Result<Value, ReadError> {
 }
 
 enum Frame {
-    Seq { items: Vec<Value>, streamed: Option<String> },
-    Map { map: Map<String, Value>, key: Option<String> },
+    Seq { items: Vec<Value>, streamed: Option<String>, start: Position },
+    Map { map: Map<String, Value>, key: Option<String>, start: Position },
+}
+
+/// The message for nesting past `limits::MAX_DEPTH`.
+pub fn too_deep() -> String {
+    format!("the batch nests deeper than the limit of {} levels", limits::MAX_DEPTH)
+}
+
+/// The message for a key longer than `limits::MAX_KEY_BYTES` (only its start is shown).
+pub fn key_too_long(key: &str) -> String {
+    let start: String = key.chars().take(20).collect();
+    format!("a key of {} bytes ('{start}…') is longer than the limit of {}", key.len(), limits::MAX_KEY_BYTES)
 }
 
 struct Builder<'s> {
@@ -56,6 +82,10 @@ struct Builder<'s> {
     root: Option<Value>,
     error: Option<(Position, String)>,
     documents: usize,
+    /// Values held outside streamed entries since the last entry was handed over.
+    held: usize,
+    /// A limit was reached: read no further (the rest could take long, and would not matter).
+    stop: bool,
 }
 
 impl MarkedEventReceiver for Builder<'_> {
@@ -64,14 +94,14 @@ impl MarkedEventReceiver for Builder<'_> {
             return;
         }
         let at = (mark.line(), mark.col() + 1);
-        if let Err(message) = self.handle(event) {
+        if let Err(message) = self.handle(event, at) {
             self.error = Some((at, message));
         }
     }
 }
 
 impl Builder<'_> {
-    fn handle(&mut self, event: Event) -> Result<(), String> {
+    fn handle(&mut self, event: Event, at: Position) -> Result<(), String> {
         match event {
             Event::DocumentStart => {
                 self.documents += 1;
@@ -80,19 +110,23 @@ impl Builder<'_> {
                 }
             }
             Event::Alias(_) => return Err("aliases (*name) are not allowed in a batch".into()),
-            Event::Scalar(text, style, _, tag) => self.push(scalar(text, style, tag.as_ref()))?,
+            Event::Scalar(text, style, _, tag) => self.push(scalar(text, style, tag.as_ref()), at)?,
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.frames.len() >= limits::MAX_DEPTH => {
+                self.stop = true;
+                return Err(too_deep());
+            }
             Event::SequenceStart(..) => {
                 let streamed = self.top_level_key().filter(|k| self.sink.streams(k));
-                self.frames.push(Frame::Seq { items: Vec::new(), streamed });
+                self.frames.push(Frame::Seq { items: Vec::new(), streamed, start: at });
             }
-            Event::MappingStart(..) => self.frames.push(Frame::Map { map: Map::new(), key: None }),
+            Event::MappingStart(..) => self.frames.push(Frame::Map { map: Map::new(), key: None, start: at }),
             Event::SequenceEnd | Event::MappingEnd => {
-                let value = match self.frames.pop() {
-                    Some(Frame::Seq { items, .. }) => Value::Array(items),
-                    Some(Frame::Map { map, .. }) => Value::Object(map),
+                let (value, start) = match self.frames.pop() {
+                    Some(Frame::Seq { items, start, .. }) => (Value::Array(items), start),
+                    Some(Frame::Map { map, start, .. }) => (Value::Object(map), start),
                     None => return Ok(()),
                 };
-                self.push(value)?;
+                self.push(value, start)?;
             }
             _ => {}
         }
@@ -108,27 +142,46 @@ impl Builder<'_> {
     }
 
     /// Adds a finished value to the frame it belongs to (or hands a streamed item to the sink).
-    fn push(&mut self, value: Value) -> Result<(), String> {
+    fn push(&mut self, value: Value, at: Position) -> Result<(), String> {
         let Some(frame) = self.frames.last_mut() else {
             self.root = Some(value);
             return Ok(());
         };
+        if !matches!(frame, Frame::Seq { streamed: Some(_), .. }) {
+            self.held += 1;
+            if self.held > limits::MAX_HELD_VALUES {
+                self.stop = true;
+                return Err(format!(
+                    "more than the limit of {} values outside the entries, or in one entry",
+                    limits::MAX_HELD_VALUES
+                ));
+            }
+        }
         match frame {
-            Frame::Seq { items, streamed: Some(key) } => {
+            Frame::Seq { items, streamed: Some(key), .. } => {
                 let (key, index) = (key.clone(), items.len());
                 // A placeholder keeps the count for the next index without keeping the value.
                 items.push(Value::Null);
-                self.sink.item(&key, index, value)
+                self.held = 0;
+                self.sink.item(&key, index, value, at)
             }
-            Frame::Seq { items, streamed: None } => {
+            Frame::Seq { items, streamed: None, .. } => {
                 items.push(value);
                 Ok(())
             }
-            Frame::Map { map, key } => match key.take() {
+            Frame::Map { map, key, start } => match key.take() {
                 None => {
+                    if map.is_empty() {
+                        // A block mapping's own mark is past its first key; the key is where it starts.
+                        *start = at;
+                    }
                     let Value::String(name) = value else {
-                        return Err(format!("a key must be a string, not {value}"));
+                        let shown: String = value.to_string().chars().take(40).collect();
+                        return Err(format!("a key must be a string, not {shown}"));
                     };
+                    if name.len() > limits::MAX_KEY_BYTES {
+                        return Err(key_too_long(&name));
+                    }
                     if map.contains_key(&name) {
                         return Err(format!("duplicate key '{name}'"));
                     }
@@ -200,7 +253,7 @@ mod tests {
     struct Collect(Vec<(String, usize, Value)>);
 
     impl Sink for Collect {
-        fn item(&mut self, key: &str, index: usize, value: Value) -> Result<(), String> {
+        fn item(&mut self, key: &str, index: usize, value: Value, _: Position) -> Result<(), String> {
             self.0.push((key.to_string(), index, value));
             Ok(())
         }
@@ -226,6 +279,8 @@ mod tests {
             ("a: &x 1\nb: *x\n", "aliases"),
             ("a: 1\na: 2\n", "duplicate key 'a'"),
             ("a: 1\n---\nb: 2\n", "one YAML document"),
+            (format!("a: {}1{}\n", "[".repeat(40), "]".repeat(40)).as_str(), "deeper than the limit"),
+            (format!("{}: 1\n", "k".repeat(300)).as_str(), "longer than the limit"),
         ] {
             let Err(ReadError::Content(_, message)) = read(text, &mut Collect(Vec::new())) else {
                 panic!("{text:?} should be refused")

@@ -70,7 +70,9 @@ fn write_with_a_source_file_copies_it() {
     let repo = Repo::new();
     let src = repo.tmp.path().join("outside-input.bin");
     std::fs::write(&src, b"copied \x00 bytes").unwrap();
-    repo.apply(&format!("files:\n  - write: copied.bin\n    source: {}\n", src.display())).expect(0);
+    let batch = format!("files:\n  - write: copied.bin\n    source: {}\n", src.display());
+    repo.apply_unchanged(&batch, 2);
+    repo.apply_args(&["apply", "--allow-source-outside", "-"], &batch).expect(0);
     assert_eq!(std::fs::read(repo.path("copied.bin")).unwrap(), b"copied \x00 bytes");
     repo.apply_unchanged("files:\n  - write: x\n    source: no-such-file\n", 2);
     repo.apply_unchanged("files:\n  - write: x\n    source: .git\n", 2);

@@ -44,10 +44,16 @@ pub fn run(args: &ApplyArgs) -> i32 {
         Err(e) => {
             result.status = e.kind.json_status();
             result.error = Some((&e).into());
+            let more = std::mem::take(&mut result.more_errors);
+            if !more.is_empty() || (args.dry_run && e.kind == Kind::Refused) {
+                result.errors = std::iter::once(&e).chain(&more).map(Into::into).collect();
+            }
             if args.json {
                 json::print(&result);
             }
-            e.report()
+            let code = e.report();
+            more.iter().for_each(Error::print);
+            code
         }
     }
 }
@@ -66,14 +72,15 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
-    let batch = validate::validate(file, &repo, label)?;
+    let options = validate::Options { allow_source_outside: args.allow_source_outside };
+    let (batch, ref_refusals) = validate::validate_with(file, &repo, label, options)?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.ref_count = batch.refs.len();
     if args.json {
         out.refs = ref_lines(&batch);
     }
-    let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    let checked = check_preconditions(batch, ref_refusals, &repo, args.dry_run, out)?;
     trace::stage("check");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
@@ -105,22 +112,63 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     Ok(())
 }
 
-/// Reads the batch from a file or stdin; `origin` names it in parse errors.
+/// Checks the file preconditions. A refusal ends the batch at the first failed precondition;
+/// a dry run goes on and reports every one (refs first, then files), the others in `out`.
+fn check_preconditions(
+    batch: Batch,
+    ref_refusals: Vec<Error>,
+    repo: &Repo,
+    dry_run: bool,
+    out: &mut ApplyResult,
+) -> Result<Checked> {
+    let mut refusals = ref_refusals;
+    if !dry_run && !refusals.is_empty() {
+        return Err(refusals.swap_remove(0));
+    }
+    let (checked, file_refusals) =
+        check::check_all(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    refusals.extend(file_refusals);
+    let mut refusals = refusals.into_iter();
+    match refusals.next() {
+        Some(first) => {
+            out.more_errors = refusals.collect();
+            Err(first)
+        }
+        None => Ok(checked),
+    }
+}
+
+/// Reads the batch from a file or stdin (at most the size limit); `origin` names it in errors.
 fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
-    match file {
+    let limit = parse::limits::MAX_BATCH_BYTES;
+    let (bytes, origin) = match file {
         Some(path) if path != Path::new("-") => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| Error::invalid(format!("cannot read '{}': {e}", path.display())))?;
-            Ok((bytes, path.display().to_string()))
+            let cannot = |e: std::io::Error| {
+                Error::invalid(format!("cannot read '{}': {}", path.display(), crate::error::io_words(&e)))
+            };
+            let mut bytes = Vec::new();
+            let file = std::fs::File::open(path).map_err(cannot)?;
+            parse::limits::check_batch_size(file.metadata().map_err(cannot)?.len())?;
+            file.take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+            (bytes, path.display().to_string())
         }
         _ => {
+            use std::io::IsTerminal;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("git atomic: reading the batch from standard input (end it with Ctrl-D)");
+            }
             let mut bytes = Vec::new();
-            std::io::stdin()
+            stdin
+                .lock()
+                .take(limit + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| Error::invalid(format!("cannot read stdin: {e}")))?;
-            Ok((bytes, "<stdin>".into()))
+                .map_err(|e| Error::invalid(format!("cannot read stdin: {}", crate::error::io_words(&e))))?;
+            (bytes, "<stdin>".to_string())
         }
-    }
+    };
+    parse::limits::check_batch_size(bytes.len() as u64)?;
+    Ok((bytes, origin))
 }
 
 /// Writes the journal (creating the batch directory); on failure nothing is left behind.
