@@ -209,6 +209,18 @@ fn emit_batch_prints_the_batch_with_what_was_read_as_expect() {
 }
 
 #[test]
+fn the_message_is_the_label_with_the_change_annotations() {
+    let files = BTreeMap::from([("a.txt".to_string(), b"alpha\n".to_vec())]);
+    let repo = repo_with(&files);
+    let input = json!({"label": "Rename symbol", "edit": {
+        "changes": {uri(&repo, "a.txt"): [edit(0, 0, 1, "A")]},
+        "changeAnnotations": {"r": {"label": "rename alpha", "needsConfirmation": false}},
+    }});
+    let out = repo.apply_args(&["apply", "--lsp", "--emit-batch", "-"], &input.to_string());
+    assert_eq!(out.expect(0).json()["message"], "Rename symbol (rename alpha)");
+}
+
+#[test]
 fn overlapping_edits_are_invalid_and_name_the_change() {
     let files =
         BTreeMap::from([("a.txt".to_string(), b"abcdef\n".to_vec()), ("b.txt".to_string(), b"b\n".to_vec())]);

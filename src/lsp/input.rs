@@ -34,30 +34,33 @@ pub struct WorkspaceEdit {
 
 /// Reads the editor's JSON.
 pub fn read(bytes: &[u8]) -> Result<WorkspaceEdit> {
-    let value: Value = serde_json::from_slice(bytes)
+    let mut top: Shape = serde_json::from_slice(bytes)
         .map_err(|e| Error::invalid(format!("<lsp>:{}:{}: {e}", e.line(), e.column())))?;
-    let Value::Object(mut top) = value else {
-        return Err(Error::invalid("a WorkspaceEdit must be a JSON object"));
-    };
-    let order: KeyOrder = serde_json::from_slice(bytes).map_err(|e| Error::invalid(format!("<lsp>: {e}")))?;
     let mut label = None;
-    let mut change_keys = order.changes.map(|k| k.0);
-    if let Some(edit) = top.remove("edit") {
-        change_keys = order.edit.and_then(|e| e.changes).map(|k| k.0);
-        label = optional_string(top.get("label"), "label")?;
-        top = match edit {
-            Value::Object(map) => map,
-            _ => return Err(Error::invalid("'edit' must be a WorkspaceEdit object")),
-        };
+    if let Some(edit) = top.edit.take() {
+        label = optional_string(top.label.as_ref(), "label")?;
+        top = *edit;
     }
-    let annotations = annotation_labels(top.get("changeAnnotations"))?;
+    let annotations = annotation_labels(top.change_annotations.as_ref())?;
     // LSP: a client that supports documentChanges takes them over changes.
-    let changes = match top.remove("documentChanges") {
+    let changes = match top.document_changes {
         Some(Value::Array(items)) => document_changes(items)?,
-        Some(Value::Null) | None => changes(top.remove("changes"), change_keys.unwrap_or_default())?,
+        Some(Value::Null) | None => changes(top.changes)?,
         Some(_) => return Err(Error::invalid("'documentChanges' must be an array")),
     };
     Ok(WorkspaceEdit { label, changes, annotations })
+}
+
+/// A `WorkspaceEdit`, or `ApplyWorkspaceEditParams` around one (`edit`), read in one pass;
+/// other keys are ignored.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    label: Option<Value>,
+    edit: Option<Box<Shape>>,
+    changes: Option<Ordered>,
+    document_changes: Option<Value>,
+    change_annotations: Option<Value>,
 }
 
 fn document_changes(items: Vec<Value>) -> Result<Vec<Change>> {
@@ -116,17 +119,13 @@ fn text_document_edit(map: &Map<String, Value>) -> Result<Op> {
     Ok(Op::Edit { uri, version, edits })
 }
 
-/// `changes`: uri → TextEdit[], in the order the JSON gives them (`keys`).
-fn changes(value: Option<Value>, keys: Vec<String>) -> Result<Vec<Change>> {
-    let mut map = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Object(map)) => map,
-        Some(_) => return Err(Error::invalid("'changes' must be an object")),
-    };
-    let mut out = Vec::with_capacity(keys.len());
-    for (i, uri) in keys.into_iter().enumerate() {
+/// `changes`: uri → TextEdit[], in the order the JSON gives them.
+fn changes(ordered: Option<Ordered>) -> Result<Vec<Change>> {
+    let members = ordered.map(|o| o.0).unwrap_or_default();
+    let mut out = Vec::with_capacity(members.len());
+    for (i, (uri, edits)) in members.into_iter().enumerate() {
         let at = format!("changes[{i}]");
-        let edits = text_edits(map.remove(&uri).as_ref()).map_err(|e| e.at(at.clone()))?;
+        let edits = text_edits(Some(&edits)).map_err(|e| e.at(at.clone()))?;
         out.push(Change { at, op: Op::Edit { uri, version: None, edits } });
     }
     Ok(out)
@@ -187,45 +186,34 @@ fn annotation_labels(value: Option<&Value>) -> Result<Vec<String>> {
     Ok(map.values().filter_map(|a| a.get("label")?.as_str().map(str::to_string)).collect())
 }
 
-/// The keys of `changes` in the order written (serde_json's own map sorts them), a doubled key
-/// refused: `failedChange` indexes `changes` in the order the editor gave them.
-#[derive(serde::Deserialize)]
-struct KeyOrder {
-    edit: Option<EditKeyOrder>,
-    changes: Option<Keys>,
-}
+/// `changes` with its members in the order written (serde_json's own map sorts them), a
+/// doubled key refused: `failedChange` indexes `changes` in the order the editor gave them.
+struct Ordered(Vec<(String, Value)>);
 
-#[derive(serde::Deserialize)]
-struct EditKeyOrder {
-    changes: Option<Keys>,
-}
-
-/// An object's keys, in order; its values are skipped.
-struct Keys(Vec<String>);
-
-impl<'de> serde::Deserialize<'de> for Keys {
+impl<'de> serde::Deserialize<'de> for Ordered {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(KeysVisitor)
+        d.deserialize_map(OrderedVisitor)
     }
 }
 
-struct KeysVisitor;
+struct OrderedVisitor;
 
-impl<'de> serde::de::Visitor<'de> for KeysVisitor {
-    type Value = Keys;
+impl<'de> serde::de::Visitor<'de> for OrderedVisitor {
+    type Value = Ordered;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object")
+        f.write_str("an object (uri to TextEdit[])")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Keys, A::Error> {
-        let mut keys: Vec<String> = Vec::new();
-        while let Some((key, serde::de::IgnoredAny)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-            if keys.contains(&key) {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Ordered, A::Error> {
+        let mut members = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            if !seen.insert(key.clone()) {
                 return Err(serde::de::Error::custom(format!("duplicate key '{key}' in 'changes'")));
             }
-            keys.push(key);
+            members.push((key, value));
         }
-        Ok(Keys(keys))
+        Ok(Ordered(members))
     }
 }

@@ -12,7 +12,7 @@ use crate::parse::{Content, FileEntry, FileExpect};
 use crate::paths::{self, Found};
 use crate::record::Mode;
 use base64::Engine;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::rc::Rc;
@@ -48,6 +48,8 @@ pub struct Workspace<'a> {
     touched_by: HashMap<String, usize>,
     /// How errors name each change (`documentChanges[2]`).
     labels: Vec<String>,
+    /// Directories already found to be real directories (no symlink on the way).
+    directories: HashSet<String>,
 }
 
 /// Batch entries, each with the change it comes from.
@@ -65,6 +67,7 @@ impl<'a> Workspace<'a> {
             now: BTreeMap::new(),
             touched_by: HashMap::new(),
             labels: Vec::new(),
+            directories: HashSet::new(),
         }
     }
 
@@ -196,7 +199,20 @@ impl<'a> Workspace<'a> {
         if let Some(node) = self.now.get(path) {
             return Ok(node.clone());
         }
-        let node = read_disk(self.work_tree, path, self.hash)?;
+        if let Some((parent, _)) = path.rsplit_once('/')
+            && !self.directories.contains(parent)
+        {
+            match paths::inspect(self.work_tree, parent, self.hash)? {
+                Found::Directory => self.directories.insert(parent.to_string()),
+                Found::Absent => return self.loaded(path, Node::Absent),
+                _ => return Err(Error::refused(format!("'{parent}' is not a directory"))),
+            };
+        }
+        let node = read_leaf(self.work_tree, path)?;
+        self.loaded(path, node)
+    }
+
+    fn loaded(&mut self, path: &str, node: Node) -> Result<Node> {
         self.disk.insert(path.to_string(), node.clone());
         self.now.insert(path.to_string(), node.clone());
         Ok(node)
@@ -323,15 +339,8 @@ fn content(bytes: &[u8]) -> Content {
     }
 }
 
-/// What the disk holds at `path`, never following a symlink on the way or at the end.
-fn read_disk(work_tree: &Path, path: &str, hash: gix::hash::Kind) -> Result<Node> {
-    if let Some((parent, _)) = path.rsplit_once('/') {
-        match paths::inspect(work_tree, parent, hash)? {
-            Found::Directory => {}
-            Found::Absent => return Ok(Node::Absent),
-            _ => return Err(Error::refused(format!("'{parent}' is not a directory"))),
-        }
-    }
+/// What the disk holds at `path` (whose parents are real directories), never following a symlink.
+fn read_leaf(work_tree: &Path, path: &str) -> Result<Node> {
     let full = paths::on_disk(work_tree, path);
     let meta = match std::fs::symlink_metadata(&full) {
         Ok(meta) => meta,
