@@ -110,7 +110,7 @@ fn recorded_server_edits_apply_as_the_reference_applier_says() {
         }
         cases += 1;
     }
-    assert!(cases >= 4, "the recorded cases are missing: {cases}");
+    assert!(cases >= 6, "the recorded cases are missing: {cases}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ def uri(rel):
 proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=root)
 lock = threading.Lock()
 next_id = [0]
+applied_edits = []  # workspace/applyEdit requests the server sent us
 
 def send(msg):
     body = json.dumps(msg).encode()
@@ -59,6 +60,9 @@ def request(method, params):
             return msg
         if "method" in msg and "id" in msg:  # a request from the server: answer it plainly
             result = None
+            if msg["method"] == "workspace/applyEdit":
+                applied_edits.append(msg)
+                result = {"applied": True}
             if msg["method"] == "workspace/configuration":
                 result = [None] * len(msg["params"]["items"])
             send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
@@ -82,15 +86,31 @@ for rel in req.get("open", [req["file"]]):
     text = open(os.path.join(root, rel), encoding="utf-8", newline="").read()
     send({"jsonrpc": "2.0", "method": "textDocument/didOpen",
           "params": {"textDocument": {"uri": uri(rel), "languageId": req["language"], "version": 1, "text": text}}})
-if req["method"] == "textDocument/rename":
+if req["method"] == "codeAction":
+    params = {"textDocument": {"uri": uri(req["file"])},
+              "range": {"start": {"line": req["line"], "character": 0}, "end": {"line": req["endLine"], "character": 0}},
+              "context": {"diagnostics": [], "only": ["refactor"]}}
+elif req["method"] == "textDocument/rename":
     params = {"textDocument": {"uri": uri(req["file"])},
               "position": {"line": req["line"], "character": req["character"]}, "newName": req["newName"]}
 else:
     params = {"files": [{"oldUri": uri(req["file"]), "newUri": uri(req["to"])}]}
 import time
 time.sleep(req.get("settle", 1))
-answer = request(req["method"], params)
-result = answer.get("result")
+if req["method"] == "codeAction":
+    # Run the action titled req["title"]; what the server then asks us to apply is the edit.
+    actions = request("textDocument/codeAction", params)["result"] or []
+    action = next(a for a in actions if a.get("title") == req["title"])
+    command = action.get("command") or {}
+    if isinstance(command, dict) and command.get("command"):
+        request("workspace/executeCommand", {"command": command["command"], "arguments": command.get("arguments", [])})
+    time.sleep(1)
+    answer = applied_edits[-1]
+    answer["__raw"] = answer["__raw"].replace('"params"', '"result"', 1)
+    result = answer["params"]
+else:
+    answer = request(req["method"], params)
+    result = answer.get("result")
 try:
     request("shutdown", None)
     send({"jsonrpc": "2.0", "method": "exit"})
@@ -113,5 +133,19 @@ json.dump({"server": name, "version": version, "request": req["method"],
            # What the server's columns really count, when it is not what it announces.
            "encoding": req.get("positionEncoding") or (init.get("capabilities") or {}).get("positionEncoding", "utf-16")},
           open(os.path.join(case, "meta.json"), "w"), indent=1)
+# Files the server made on disk itself (TypeScript's "Move to a new file" does): the edit
+# arrives when they exist, so they belong to the state before it.
+made = []
+for dirpath, _, names in os.walk(root):
+    for file in names:
+        rel = os.path.relpath(os.path.join(dirpath, file), root)
+        if not os.path.exists(os.path.join(case, "before", rel)) and not rel.startswith("node_modules"):
+            os.makedirs(os.path.dirname(os.path.join(case, "before", rel)), exist_ok=True)
+            shutil.copy(os.path.join(root, rel), os.path.join(case, "before", rel))
+            made.append(rel)
+if made:
+    meta = json.load(open(os.path.join(case, "meta.json")))
+    meta["made_by_server"] = made
+    json.dump(meta, open(os.path.join(case, "meta.json"), "w"), indent=1)
 shutil.rmtree(work)
 print(f"recorded {case} from {name} {version}")

@@ -19,7 +19,7 @@ pylsp_version=$("$tools/venv/bin/pylsp" --version 2>&1 | sed 's/.* v//')
 jls_version=$("$tools/venv/bin/pip" show jedi-language-server | sed -n 's/^Version: //p')
 jedi_version=$("$tools/venv/bin/pip" show jedi | sed -n 's/^Version: //p')
 
-for case in ts-rename-symbol ts-rename-file; do
+for case in ts-rename-symbol ts-rename-file ts-move-to-file; do
     python3 "$here/drive.py" "$fixtures/$case" typescript-language-server "$ts_version, typescript $tsc_version" -- \
         "$tools/npm/node_modules/.bin/typescript-language-server" --stdio
 done

@@ -116,7 +116,8 @@ def compose(case):
     raw = open(os.path.join(case, "server.json"), encoding="utf-8").read()
     req = json.load(open(os.path.join(case, "request.json")))
     if req["method"] != "workspace/willRenameFiles":
-        return raw, json.loads(raw)
+        edit = json.loads(raw)
+        return raw, edit.get("edit", edit)  # ApplyWorkspaceEditParams, from a code action
     answer = json.loads(raw)
     changes = answer.get("documentChanges") or [
         {"textDocument": {"uri": u, "version": None}, "edits": e} for u, e in answer.get("changes", {}).items()]
