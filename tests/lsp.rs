@@ -339,3 +339,25 @@ fn dry_run_changes_nothing_and_an_empty_edit_applies() {
     assert_eq!(json["applied"], true);
     assert_eq!(repo.read("a.txt"), "a\n");
 }
+
+#[test]
+fn a_moved_file_keeps_its_mode_whether_edited_or_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = BTreeMap::from([
+        ("run.sh".to_string(), b"#!/bin/sh\necho a\n".to_vec()),
+        ("tool.sh".to_string(), b"#!/bin/sh\necho t\n".to_vec()),
+    ]);
+    let repo = repo_with(&files);
+    for f in ["run.sh", "tool.sh"] {
+        std::fs::set_permissions(repo.path(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let input = json!({"documentChanges": [
+        {"kind": "rename", "oldUri": uri(&repo, "run.sh"), "newUri": uri(&repo, "bin/run.sh")},
+        {"kind": "rename", "oldUri": uri(&repo, "tool.sh"), "newUri": uri(&repo, "bin/tool.sh")},
+        text_edit(&repo, "bin/tool.sh", json!([edit(1, 5, 6, "T")])),
+    ]});
+    lsp(&repo, &input).expect(0);
+    assert!(repo.is_executable("bin/run.sh") && repo.is_executable("bin/tool.sh"));
+    assert_eq!(repo.read("bin/tool.sh"), "#!/bin/sh\necho T\n");
+    assert!(!repo.exists("run.sh") && !repo.exists("tool.sh"));
+}
