@@ -218,6 +218,8 @@ fn the_message_is_the_label_with_the_change_annotations() {
     }});
     let out = repo.apply_args(&["apply", "--lsp", "--emit-batch", "-"], &input.to_string());
     assert_eq!(out.expect(0).json()["message"], "Rename symbol (rename alpha)");
+    let out = repo.apply_args(&["apply", "--lsp", "--emit-batch", "-m", "mine", "-"], &input.to_string());
+    assert_eq!(out.expect(0).json()["message"], "mine", "-m wins");
 }
 
 #[test]

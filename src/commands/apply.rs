@@ -139,7 +139,10 @@ fn emit_batch(args: &ApplyArgs) -> i32 {
         lsp_batch(&repo, &bytes, args)
     });
     match converted {
-        Ok(converted) => {
+        Ok(mut converted) => {
+            if let Some(message) = &args.message {
+                converted.file.message = Some(message.clone());
+            }
             json::print(&lsp::batch_json(&converted.file));
             0
         }

@@ -84,39 +84,48 @@ impl<'a> Workspace<'a> {
         match op {
             Op::Edit { uri, edits, .. } => {
                 let path = self.roots.path_of(uri)?;
-                let file = match self.load(&path)? {
-                    Node::File(file) if file.mode != Mode::Symlink => file,
-                    Node::File(_) => return Err(Error::invalid(format!("'{path}' is a symbolic link"))),
-                    Node::Directory => return Err(Error::invalid(format!("'{path}' is a directory"))),
-                    Node::Absent => {
-                        return Err(Error::invalid(format!("cannot edit '{path}': no such file"))
-                            .hint("an edited file must exist or be created earlier in the same edit"));
-                    }
-                };
-                let bytes = text::apply(&file.bytes, edits, self.encoding)?;
-                self.set(index, &path, Node::File(File { bytes: Rc::new(bytes), ..file }));
+                self.edit(index, &path, edits)
             }
             Op::Create { uri, overwrite, ignore_if_exists } => {
                 let path = self.roots.path_of(uri)?;
-                let exists = self.exists(&path)?;
-                if exists && !overwrite {
-                    return self.already_exists(&path, *ignore_if_exists);
-                }
-                if exists && self.is_directory(&path)? {
-                    return Err(Error::refused(format!("cannot create '{path}': it is a directory")));
-                }
-                let empty = File { bytes: Rc::new(Vec::new()), mode: Mode::Regular, origin: None };
-                self.set(index, &path, Node::File(empty));
+                self.create(index, &path, *overwrite, *ignore_if_exists)
             }
             Op::Rename { old, new, overwrite, ignore_if_exists } => {
                 let (old, new) = (self.roots.path_of(old)?, self.roots.path_of(new)?);
-                self.rename(index, &old, &new, *overwrite, *ignore_if_exists)?;
+                self.rename(index, &old, &new, *overwrite, *ignore_if_exists)
             }
             Op::Delete { uri, recursive, ignore_if_not_exists } => {
                 let path = self.roots.path_of(uri)?;
-                self.delete(index, &path, *recursive, *ignore_if_not_exists)?;
+                self.delete(index, &path, *recursive, *ignore_if_not_exists)
             }
         }
+    }
+
+    fn edit(&mut self, index: usize, path: &str, edits: &[text::TextEdit]) -> Result<()> {
+        let file = match self.load(path)? {
+            Node::File(file) if file.mode != Mode::Symlink => file,
+            Node::File(_) => return Err(Error::invalid(format!("'{path}' is a symbolic link"))),
+            Node::Directory => return Err(Error::invalid(format!("'{path}' is a directory"))),
+            Node::Absent => {
+                return Err(Error::invalid(format!("cannot edit '{path}': no such file"))
+                    .hint("an edited file must exist or be created earlier in the same edit"));
+            }
+        };
+        let bytes = text::apply(&file.bytes, edits, self.encoding)?;
+        self.set(index, path, Node::File(File { bytes: Rc::new(bytes), ..file }));
+        Ok(())
+    }
+
+    fn create(&mut self, index: usize, path: &str, overwrite: bool, ignore: bool) -> Result<()> {
+        let exists = self.exists(path)?;
+        if exists && !overwrite {
+            return self.already_exists(path, ignore);
+        }
+        if exists && self.is_directory(path)? {
+            return Err(Error::refused(format!("cannot create '{path}': it is a directory")));
+        }
+        let empty = File { bytes: Rc::new(Vec::new()), mode: Mode::Regular, origin: None };
+        self.set(index, path, Node::File(empty));
         Ok(())
     }
 
