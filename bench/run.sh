@@ -16,6 +16,7 @@
 #   peak RSS of 100,000 refs + 10,000 files                                                   <= 100 MiB
 #   recovery of an interrupted 10,000 + 10,000 batch vs its apply                             <= 1.0
 #   atomic.fsync=false, 1+1 and 10,000+10,000 vs the same baselines without fsync             <= 1.1
+#   a rename touching 1,000 files as an LSP WorkspaceEdit (--lsp) vs the same plain write batch <= 1.2
 set -euo pipefail
 mode=${1:-full}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,10 +57,10 @@ commit2=$(git -C "$template" commit-tree -p HEAD -m second "HEAD^{tree}")
 # gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
 gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
 
-# fresh: a new copy of the template in $run; `clean` removes the copies after each case.
+# fresh: a new copy of the template (or of $from) in $run; `clean` removes the copies after each case.
 fresh() {
     run=$(mktemp -d "$repos/run.XXXXXX")
-    cp -a "$template/." "$run"
+    cp -a "${from:-$template}/." "$run"
     sync
 }
 clean() {
@@ -166,6 +167,21 @@ steady "1+1, used before, atomic.fsync=false" 21 1.1 \
 
 gen m100 100 100
 pair "100 refs + 100 files" 11 1.2 "$atomic apply -q $work/m100/batch.yaml" "$baseline run $work/m100/plan"
+
+# An editor's rename touching 1,000 files (3 edits each, 50 dirs) as an LSP WorkspaceEdit, against
+# the same change as a plain batch of `write` entries. A's time includes sed pointing the edit's
+# URIs at the run's fresh copy; B's batch has no `expect` (--lsp adds one per file).
+if want "lsp rename"; then
+    from=$repos/lsp-template
+    cp -a "$template" "$from"
+    python3 "$here/bench/lsp_rename.py" "$from" "$work/lsp" 1000
+    git -C "$from" add -A && git -C "$from" commit -q -m files
+    pair "lsp rename, 1,000 files: --lsp vs write batch" 11 1.2 \
+        "sed \"s|file:///ROOT|file://\$PWD|g\" $work/lsp/edit.json | $atomic apply --lsp -q -" \
+        "$atomic apply -q $work/lsp/batch.json"
+    unset from
+    rm -rf "$repos/lsp-template"
+fi
 [ "$mode" = full ] || exit 0
 
 gen m10k 10000 10000

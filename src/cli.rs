@@ -78,6 +78,15 @@ pub struct ApplyArgs {
     /// file); without it a source must be a file of the work tree, outside .git.
     #[arg(long)]
     pub allow_source_outside: bool,
+    /// Read an LSP WorkspaceEdit or ApplyWorkspaceEditParams (JSON) instead of a batch.
+    #[arg(long)]
+    pub lsp: bool,
+    /// With --lsp: the unit of positions' 'character' (utf-8, utf-16 or utf-32; default utf-16).
+    #[arg(long, value_name = "ENC", requires = "lsp", value_parser = ["utf-8", "utf-16", "utf-32"])]
+    pub position_encoding: Option<String>,
+    /// With --lsp: print the equivalent batch (JSON) instead of applying it.
+    #[arg(long, requires = "lsp")]
+    pub emit_batch: bool,
 }
 
 /// Options of `git atomic recover`.

@@ -18,6 +18,15 @@ pub struct ApplyResult {
     /// The failed preconditions after the first, printed after it.
     #[serde(skip)]
     pub more_errors: Vec<crate::error::Error>,
+    /// `--lsp`: LSP's `ApplyWorkspaceEditResult.applied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<bool>,
+    /// `--lsp`: why the edit was not applied.
+    #[serde(rename = "failureReason", skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// `--lsp`: the index of the change that failed (into `documentChanges`, or `changes` in order).
+    #[serde(rename = "failedChange", skip_serializing_if = "Option::is_none")]
+    pub failed_change: Option<usize>,
     /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
     /// 100,000 ref lines held through the whole apply would be its largest allocation.
     #[serde(skip)]

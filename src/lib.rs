@@ -20,6 +20,7 @@ pub mod journal;
 pub mod json;
 pub mod leftovers;
 pub mod lock;
+pub mod lsp;
 pub mod parse;
 pub mod paths;
 pub mod progress;

@@ -15,6 +15,7 @@ use crate::git::UpdateRefProcess;
 use crate::journal;
 use crate::json::{self, ApplyResult, FileLine, RefLine};
 use crate::lock;
+use crate::lsp;
 use crate::parse;
 use crate::record::RefChange;
 use crate::recover::{self, Action};
@@ -29,8 +30,16 @@ use std::path::Path;
 
 /// Runs `apply` and returns the exit status.
 pub fn run(args: &ApplyArgs) -> i32 {
+    if args.emit_batch {
+        return emit_batch(args);
+    }
     let mut result = ApplyResult::default();
-    match apply(args, &mut result) {
+    let mut lsp_changes = Vec::new();
+    let outcome = apply(args, &mut result, &mut lsp_changes);
+    if args.lsp {
+        lsp_result(&mut result, outcome.as_ref().err(), &lsp_changes);
+    }
+    match outcome {
         Ok(()) => {
             if args.json {
                 json::print(&result);
@@ -58,12 +67,22 @@ pub fn run(args: &ApplyArgs) -> i32 {
     }
 }
 
-fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
+fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) -> Result<()> {
     trace::stage("start");
     let repo = Repo::discover()?;
     trace::stage("discover");
     let (bytes, origin) = read_batch(args.file.as_deref())?;
-    let file = parse::parse(&bytes, &origin)?;
+    let file = if args.lsp {
+        let converted = lsp_batch(&repo, &bytes, args)?;
+        *lsp_changes = converted.changes;
+        if converted.file.files.is_empty() {
+            out.status = if args.dry_run { "would-apply" } else { "applied" };
+            return Ok(()); // an edit that changes nothing
+        }
+        converted.file
+    } else {
+        parse::parse(&bytes, &origin)?
+    };
     drop(bytes);
     trace::stage("parse");
     let label = BatchLabel::new(&file, args.message.clone());
@@ -135,6 +154,41 @@ fn check_preconditions(
             Err(first)
         }
         None => Ok(checked),
+    }
+}
+
+/// `--lsp`: the batch an editor's workspace edit comes to, read against the work tree now.
+/// Every file it edits expects the blob that was read, so a change made meanwhile refuses it.
+fn lsp_batch(repo: &Repo, bytes: &[u8], args: &ApplyArgs) -> Result<lsp::Converted> {
+    let work_tree = repo.require_work_tree()?;
+    let encoding = args.position_encoding.as_deref().and_then(lsp::Encoding::from_name).unwrap_or_default();
+    lsp::convert(bytes, work_tree, repo.gix.object_hash(), encoding)
+}
+
+/// `--lsp --emit-batch`: prints the batch (JSON) instead of applying it.
+fn emit_batch(args: &ApplyArgs) -> i32 {
+    let converted = Repo::discover().and_then(|repo| {
+        let (bytes, _) = read_batch(args.file.as_deref())?;
+        lsp_batch(&repo, &bytes, args)
+    });
+    match converted {
+        Ok(mut converted) => {
+            if let Some(message) = &args.message {
+                converted.file.message = Some(message.clone());
+            }
+            json::print(&lsp::batch_json(&converted.file));
+            0
+        }
+        Err(e) => e.report(),
+    }
+}
+
+/// LSP's `ApplyWorkspaceEditResult` fields of the `--json` result.
+fn lsp_result(out: &mut ApplyResult, error: Option<&Error>, changes: &[usize]) {
+    out.applied = Some(error.is_none());
+    if let Some(e) = error {
+        out.failure_reason = Some(e.to_string());
+        out.failed_change = lsp::failed_change(e, Some(changes));
     }
 }
 
