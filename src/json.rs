@@ -60,6 +60,19 @@ pub struct StatusResult {
     pub batches: Vec<BatchLine>,
     /// Whether the reference-transaction hook is installed (`None` when it cannot be told).
     pub hook_installed: Option<bool>,
+    /// Batches prepared for two-phase commit, waiting for `commit` or `abort` (XA's recover).
+    pub prepared: Vec<PreparedLine>,
+}
+
+/// One prepared batch as `status` sees it (SPEC §9).
+#[derive(Debug, Serialize)]
+pub struct PreparedLine {
+    pub xid: String,
+    pub id: String,
+    /// When it was prepared, in seconds since the Unix epoch.
+    pub since: u64,
+    pub refs: Vec<String>,
+    pub files: Vec<String>,
 }
 
 /// One batch directory as `status` sees it.

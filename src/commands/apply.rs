@@ -74,6 +74,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
         out.refs = ref_lines(&batch);
     }
     let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    crate::prepared::refuse_reserved(&repo.state_dir(), &checked)?;
     trace::stage("check");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
@@ -106,7 +107,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
 }
 
 /// Reads the batch from a file or stdin; `origin` names it in parse errors.
-fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
+pub fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
     match file {
         Some(path) if path != Path::new("-") => {
             let bytes = std::fs::read(path)
