@@ -12,6 +12,9 @@ pub struct ApplyResult {
     pub refs: Vec<RefLine>,
     pub files: Vec<FileLine>,
     pub error: Option<ErrorLine>,
+    /// A cross-repository batch (SPEC §9): each repository's refs and files (`.`: this one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<RepositoryLine>,
     /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
     /// 100,000 ref lines held through the whole apply would be its largest allocation.
     #[serde(skip)]
@@ -25,6 +28,14 @@ pub struct RefLine {
     pub name: String,
     pub old: Option<String>,
     pub new: Option<String>,
+}
+
+/// One repository's part of a cross-repository batch, by its path in the batch.
+#[derive(Debug, Serialize)]
+pub struct RepositoryLine {
+    pub path: String,
+    pub refs: Vec<RefLine>,
+    pub files: Vec<FileLine>,
 }
 
 /// One file entry of the result; `old`/`new` are blob ids.

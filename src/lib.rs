@@ -33,6 +33,7 @@ pub mod state;
 pub mod trace;
 pub mod twophase;
 pub mod validate;
+pub mod xa;
 pub mod yaml;
 
 use clap::Parser;

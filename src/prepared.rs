@@ -21,6 +21,10 @@ pub struct Xa {
     pub xid: String,
     /// Seconds since the Unix epoch when the batch was prepared.
     pub since: u64,
+    /// For a batch prepared by a cross-repository `apply`: the coordinator's common dir, whose
+    /// outcome for the same XID is the decision (none, with no live coordinator: abort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<PathBuf>,
 }
 
 /// How a two-phase batch ended, as `atomic/outcomes/xid-<xid>` records it.
@@ -121,12 +125,19 @@ pub fn record_outcome(
 /// The end of `prepare`: writes the `xa` record into the journaled and staged batch directory,
 /// then moves the directory to `atomic/prepared/` (the rename is prepare's commit point: a crash
 /// before it leaves an interrupted batch that recovery rolls back), and makes both durable.
-pub fn mark_prepared(state_dir: &StateDir, batch: &BatchDir, xid: &str, fsync: bool) -> Result<BatchDir> {
+pub fn mark_prepared(
+    state_dir: &StateDir,
+    batch: &BatchDir,
+    xid: &str,
+    coordinator: Option<PathBuf>,
+    fsync: bool,
+) -> Result<BatchDir> {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let xa = serde_json::to_vec(&Xa { xid: xid.to_string(), since }).expect("an xa record encodes");
+    let xa =
+        serde_json::to_vec(&Xa { xid: xid.to_string(), since, coordinator }).expect("an xa record encodes");
     std::fs::write(batch.xa(), xa).io_context(|| format!("cannot write '{}'", batch.xa().display()))?;
     let mut barrier = Barrier::new(fsync);
     barrier.add(batch.xa());

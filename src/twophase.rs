@@ -33,9 +33,16 @@ use crate::stage;
 use crate::state::BatchDir;
 use crate::validate::{self, BatchLabel};
 
-/// Prepares a parsed batch as XID `xid`; returns the batch id. The caller holds the lock and
-/// has recovered interrupted batches.
-pub fn prepare(repo: &Repo, file: crate::parse::BatchFile, label: BatchLabel, xid: &str) -> Result<String> {
+/// Prepares a parsed batch as XID `xid`; returns its record. The caller holds the lock and
+/// has recovered interrupted batches. `coordinator` is the common dir of the repository that
+/// decides, for a participant of a cross-repository batch.
+pub fn prepare(
+    repo: &Repo,
+    file: crate::parse::BatchFile,
+    label: BatchLabel,
+    xid: &str,
+    coordinator: Option<std::path::PathBuf>,
+) -> Result<Record> {
     let state_dir = repo.state_dir();
     refuse_used_xid(repo, xid)?;
     let batch = validate::validate(file, repo, label)?;
@@ -53,9 +60,9 @@ pub fn prepare(repo: &Repo, file: crate::parse::BatchFile, label: BatchLabel, xi
     let journaled = staged.inspect_err(|_| {
         let _ = dir.remove(repo.settings.fsync);
     })?;
-    prepared::mark_prepared(&state_dir, &journaled.planned.batch_dir, xid, repo.settings.fsync)?;
+    prepared::mark_prepared(&state_dir, &journaled.planned.batch_dir, xid, coordinator, repo.settings.fsync)?;
     crash::point("xa-prepared");
-    Ok(journaled.record.id)
+    Ok(journaled.record)
 }
 
 /// An XID names one batch, ever: a prepared or finished one cannot be prepared again.
@@ -320,9 +327,28 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                 done.push(recover::recover_one(repo, &dir, quiet)?);
             }
             Journal::Intact { record, committed: false } => {
-                if matches!(prepared::outcome(&state_dir, &xa.xid), Some((Outcome::Aborted, _))) {
+                let decided = match prepared::outcome(&state_dir, &xa.xid) {
+                    Some((outcome, _)) => Some(outcome),
+                    None => crate::xa::decision(repo, &xa),
+                };
+                if decided == Some(Outcome::Aborted) {
+                    prepared::record_outcome(
+                        &state_dir,
+                        &xa.xid,
+                        Outcome::Aborted,
+                        &record.id,
+                        repo.settings.fsync,
+                    )?;
                     forget(repo, &dir)?;
                     done.push(Recovered { id: record.id, action: Action::RolledBack });
+                } else if decided == Some(Outcome::Committed) {
+                    let action = match commit(repo, &xa.xid) {
+                        Ok(_) => Action::RolledForward,
+                        Err(e) => {
+                            Action::Conflict(vec![format!("the decision was to commit, but {}", e.message)])
+                        }
+                    };
+                    done.push(Recovered { id: record.id, action });
                 } else if dir.update_ref_pid().exists() {
                     leftovers::wait_for_orphan_update_ref(&dir);
                     let target = recover::open_target(repo, &record)?;
@@ -342,6 +368,7 @@ pub fn needs_recovery(state_dir: &crate::state::StateDir) -> bool {
     let Ok(dirs) = state_dir.prepared_dirs() else { return false };
     dirs.iter().any(|dir| {
         dir.update_ref_pid().exists()
+            || prepared::read_xa(dir).is_some_and(|xa| crate::xa::coordinator_gone(&xa))
             || journal::has_commit_record(&dir.journal(), &dir.id())
             || prepared::read_xa(dir).is_some_and(|xa| prepared::outcome(state_dir, &xa.xid).is_some())
     })

@@ -61,6 +61,9 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     drop(bytes);
     trace::stage("parse");
     let label = BatchLabel::new(&file, args.message.clone());
+    if !file.repositories.is_empty() {
+        return apply_across(args, &repo, file, label, out);
+    }
     let update_ref = start_update_ref(&repo, &file, &label, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
@@ -103,6 +106,25 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     out.files = file_lines(&journaled.planned.checked);
     out.status = "applied";
     drop(lock);
+    Ok(())
+}
+
+/// A batch with `repositories:`: two-phase commit across them (xa.rs).
+fn apply_across(
+    args: &ApplyArgs,
+    repo: &Repo,
+    file: parse::BatchFile,
+    label: BatchLabel,
+    out: &mut ApplyResult,
+) -> Result<()> {
+    if args.dry_run {
+        return Err(Error::invalid("--dry-run does not take a batch with 'repositories:'"));
+    }
+    out.id = Some(label.id.clone());
+    let wait = wait_duration(args.wait, repo);
+    crate::xa::apply_across(repo, file, label, wait, args.quiet, &mut out.repositories)?;
+    out.ref_count = out.repositories.iter().map(|r| r.refs.len()).sum();
+    out.status = "applied";
     Ok(())
 }
 

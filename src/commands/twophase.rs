@@ -35,7 +35,12 @@ fn run_prepare(args: &PrepareArgs) -> Result<String> {
     let label = BatchLabel::new(&file, args.message.clone());
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
     recover_interrupted(&repo, &lock, args.quiet)?;
-    twophase::prepare(&repo, file, label, &args.xid)
+    if !file.repositories.is_empty() {
+        return Err(Error::invalid(
+            "'repositories:' is for 'git atomic apply', which coordinates them itself",
+        ));
+    }
+    twophase::prepare(&repo, file, label, &args.xid, None).map(|record| record.id)
 }
 
 /// Without the hook, plain git could move a reserved ref: `prepare` refuses (2).
