@@ -25,7 +25,6 @@ pub const POINTS: &[&str] = &[
 pub const TWO_PHASE_POINTS: &[&str] = &[
     "xa-journaled",
     "xa-staged",
-    "xa-recorded",
     "xa-prepared",
     "xa-locked",
     "xa-committed",

@@ -6,7 +6,7 @@
 //! this module is what other batches and the hook read to honour the reservation.
 
 use crate::check::Checked;
-use crate::durable::{self, Barrier};
+use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::journal::{self, Journal};
 use crate::record::{Record, RefChange};
@@ -97,7 +97,7 @@ pub fn outcome(state_dir: &StateDir, xid: &str) -> Option<(Outcome, String)> {
     Some((outcome, id.to_string()))
 }
 
-/// Records durably how XID `xid` ended (a temp file renamed into place, so never half written).
+/// Records durably how XID `xid` ended.
 pub fn record_outcome(
     state_dir: &StateDir,
     xid: &str,
@@ -105,33 +105,44 @@ pub fn record_outcome(
     id: &str,
     fsync: bool,
 ) -> Result<()> {
+    let mut barrier = Barrier::new(fsync);
+    write_outcome(state_dir, xid, outcome, id, &mut barrier)?;
+    barrier.flush()
+}
+
+/// Writes how XID `xid` ended (a temp file renamed into place, so never half written) and adds
+/// it to `barrier`, which the caller flushes before anything depends on it (the barrier syncs
+/// the file before its directory; an outcome torn by a power cut before that reads as none).
+pub fn write_outcome(
+    state_dir: &StateDir,
+    xid: &str,
+    outcome: Outcome,
+    id: &str,
+    barrier: &mut Barrier,
+) -> Result<()> {
     let dir = state_dir.outcomes();
-    std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
-    let path = state_dir.outcome(xid);
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
+        barrier.add(state_dir.root());
+    }
     let temp = dir.join(format!(".tmp-{xid}"));
+    let path = state_dir.outcome(xid);
     std::fs::write(&temp, format!("{} {id}\n", outcome.word()))
         .io_context(|| format!("cannot write '{}'", temp.display()))?;
-    if fsync {
-        durable::fsync_path(&temp)?;
-    }
     std::fs::rename(&temp, &path).io_context(|| format!("cannot write '{}'", path.display()))?;
-    if fsync {
-        durable::fsync_path(&dir)?;
-        durable::fsync_path(state_dir.root())?;
-    }
+    barrier.add(&path);
+    barrier.add(&dir);
     Ok(())
 }
 
-/// The end of `prepare`: writes the `xa` record into the journaled and staged batch directory,
-/// then moves the directory to `atomic/prepared/` (the rename is prepare's commit point: a crash
-/// before it leaves an interrupted batch that recovery rolls back), and makes both durable.
-pub fn mark_prepared(
-    state_dir: &StateDir,
+/// Writes the `xa` record into a batch directory that is not prepared yet; the barrier that
+/// makes the staged contents durable (barrier 2) makes it durable too.
+pub fn write_xa(
     batch: &BatchDir,
     xid: &str,
     coordinator: Option<PathBuf>,
-    fsync: bool,
-) -> Result<BatchDir> {
+    barrier: &mut Barrier,
+) -> Result<()> {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -139,21 +150,26 @@ pub fn mark_prepared(
     let xa =
         serde_json::to_vec(&Xa { xid: xid.to_string(), since, coordinator }).expect("an xa record encodes");
     std::fs::write(batch.xa(), xa).io_context(|| format!("cannot write '{}'", batch.xa().display()))?;
-    let mut barrier = Barrier::new(fsync);
     barrier.add(batch.xa());
-    barrier.add(batch.path());
-    barrier.flush()?;
-    crate::crash::point("xa-recorded");
+    Ok(())
+}
+
+/// The end of `prepare`: moves the journaled and staged batch directory, with its durable `xa`
+/// record, to `atomic/prepared/` (the rename is prepare's commit point: a crash before it leaves
+/// an interrupted batch that recovery rolls back), and makes the move durable.
+pub fn mark_prepared(state_dir: &StateDir, batch: &BatchDir, fsync: bool) -> Result<BatchDir> {
     let prepared_root = state_dir.prepared();
-    std::fs::create_dir_all(&prepared_root)
-        .io_context(|| format!("cannot create '{}'", prepared_root.display()))?;
+    let mut barrier = Barrier::new(fsync);
+    if !prepared_root.is_dir() {
+        std::fs::create_dir_all(&prepared_root)
+            .io_context(|| format!("cannot create '{}'", prepared_root.display()))?;
+        barrier.add(state_dir.root());
+    }
     let to = state_dir.prepared_batch(&batch.id());
     std::fs::rename(batch.path(), to.path())
         .io_context(|| format!("cannot move '{}'", batch.path().display()))?;
-    let mut barrier = Barrier::new(fsync);
     barrier.add(&prepared_root);
     barrier.add(state_dir.batches());
-    barrier.add(state_dir.root());
     barrier.flush()?;
     Ok(to)
 }

@@ -53,6 +53,8 @@ pub fn prepare(
     let mut barrier = Barrier::new(repo.settings.fsync);
     let staged = stage::journal(planned, &repo.git_dir, &mut barrier).and_then(|journaled| {
         crash::point("xa-journaled");
+        // The xa record rides on barrier 2, with the staged contents.
+        prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
         let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
         crash::point("xa-staged");
         Ok(journaled)
@@ -60,7 +62,7 @@ pub fn prepare(
     let journaled = staged.inspect_err(|_| {
         let _ = dir.remove(repo.settings.fsync);
     })?;
-    prepared::mark_prepared(&state_dir, &journaled.planned.batch_dir, xid, coordinator, repo.settings.fsync)?;
+    prepared::mark_prepared(&state_dir, &journaled.planned.batch_dir, repo.settings.fsync)?;
     crash::point("xa-prepared");
     Ok(journaled.record)
 }
@@ -99,9 +101,12 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
         }
     };
     let target = recover::open_target(repo, &record)?;
-    let prepared_refs = lock_refs(&target, &record, &dir, xid)?;
+    // git takes its locks while the work tree is compared with the journal.
+    let preparing = start_locking_refs(&target, &record, &dir)?;
+    let displaced = displace_changed_files(&target, record.clone(), &dir, xid);
+    let prepared_refs = wait_for_locks(&target, &record, &dir, xid, preparing, displaced.is_ok())?;
     crash::point("xa-locked");
-    let before = displace_changed_files(&target, record, &dir, xid).and_then(|record| {
+    let before = displaced.and_then(|record| {
         journal::append_commit_record(&dir.journal(), &record.id, repo.settings.fsync)?;
         Ok(record)
     });
@@ -116,9 +121,13 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
         }
     };
     crash::point("xa-committed");
-    prepared::record_outcome(&state_dir, xid, Outcome::Committed, &record.id, repo.settings.fsync)
+    // The outcome is made durable by barrier 3, before the directory goes; until then, the
+    // commit record is what recovery goes by (and it writes the outcome again).
+    let mut barrier = Barrier::new(repo.settings.fsync);
+    prepared::write_outcome(&state_dir, xid, Outcome::Committed, &record.id, &mut barrier)
         .map_err(|e| after_commit_point(e, xid))?;
-    finish_commit(repo, &target, &record, &dir, prepared_refs).map_err(|e| after_commit_point(e, xid))?;
+    finish_commit(repo, &target, &record, &dir, prepared_refs, barrier)
+        .map_err(|e| after_commit_point(e, xid))?;
     Ok(Finished::Now(record.id))
 }
 
@@ -149,10 +158,9 @@ fn finished_before(repo: &Repo, xid: &str, asked: Outcome) -> Result<Finished> {
     }
 }
 
-/// Takes git's locks on every ref with the value journaled at prepare as the old value. A ref
-/// moved since (by a git that bypassed the hook) refuses the commit; nothing changed and the
-/// batch stays prepared.
-fn lock_refs(target: &Repo, record: &Record, dir: &BatchDir, xid: &str) -> Result<Option<PreparedRefs>> {
+/// Starts git taking its locks on every ref, with the value journaled at prepare as the old
+/// value (`None` when no ref goes through git).
+fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<Option<refs::Preparing>> {
     if !record.refs.iter().any(|r| r.via_git) {
         return Ok(None);
     }
@@ -161,15 +169,33 @@ fn lock_refs(target: &Repo, record: &Record, dir: &BatchDir, xid: &str) -> Resul
     let lines = record.refs.iter().map(|r| refs::command_lines(r, &zero));
     let locked = record.refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
     let pid_file = dir.update_ref_pid();
-    let prepared = refs::start_prepare(process, &target.ref_dirs(), lines, locked, Some(&pid_file))
-        .and_then(|preparing| preparing.wait());
-    match prepared {
-        Ok(prepared) => Ok(Some(prepared)),
+    refs::start_prepare(process, &target.ref_dirs(), lines, locked, Some(&pid_file)).map(Some)
+}
+
+/// Reads git's answer: every lock held. A ref moved since prepare (by a git that bypassed the
+/// hook) refuses the commit; nothing changed and the batch stays prepared. When `go_on` is
+/// false (the work tree could not be compared), the locks are released at once.
+fn wait_for_locks(
+    target: &Repo,
+    record: &Record,
+    dir: &BatchDir,
+    xid: &str,
+    preparing: Option<refs::Preparing>,
+    go_on: bool,
+) -> Result<Option<PreparedRefs>> {
+    let Some(preparing) = preparing else { return Ok(None) };
+    match preparing.wait() {
+        Ok(prepared) if go_on => Ok(Some(prepared)),
+        Ok(prepared) => {
+            let _ = prepared.abort();
+            let _ = std::fs::remove_file(dir.update_ref_pid());
+            Ok(None)
+        }
         Err(e) => {
             if e.hints.iter().any(|h| h == refs::KILLED_HINT) {
                 leftovers::remove_own_locks(target, record, dir, false)?;
             }
-            let _ = std::fs::remove_file(&pid_file);
+            let _ = std::fs::remove_file(dir.update_ref_pid());
             Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message))
                 .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
         }
@@ -266,9 +292,9 @@ fn finish_commit(
     record: &Record,
     dir: &BatchDir,
     prepared_refs: Option<PreparedRefs>,
+    mut barrier: Barrier,
 ) -> Result<()> {
     let committing = prepared_refs.map(PreparedRefs::start_commit);
-    let mut barrier = Barrier::new(repo.settings.fsync);
     let hash = target.gix.object_hash();
     let moved = files::move_all(record, dir.path(), hash, Policy::apply(true), &mut barrier);
     crash::point("xa-files-moved");
@@ -314,7 +340,12 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
     let state_dir = repo.state_dir();
     let mut done = Vec::new();
     for dir in state_dir.prepared_dirs()? {
-        let Some(xa) = prepared::read_xa(&dir) else { continue };
+        // `xa` is durable before a batch enters prepared/, and the journal leaves only when the
+        // batch is finished: without either, a removal was cut short. It is finished now.
+        let Some(xa) = prepared::read_xa(&dir).filter(|_| dir.journal().exists()) else {
+            dir.remove(repo.settings.fsync)?;
+            continue;
+        };
         match journal::read(&dir.journal())? {
             Journal::Intact { record, committed: true } => {
                 prepared::record_outcome(
@@ -356,7 +387,11 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                     let _ = std::fs::remove_file(dir.update_ref_pid());
                 }
             }
-            Journal::Torn => {} // damaged after prepare: `status` shows it; nobody decides it
+            // Damaged after the commit point: kept for a person (exit 3).
+            Journal::Torn if journal::has_commit_record(&dir.journal(), &dir.id()) => {
+                done.push(recover::recover_one(repo, &dir, quiet)?);
+            }
+            Journal::Torn => {} // damaged while prepared: `status` shows it; nobody decides it
         }
     }
     Ok(done)

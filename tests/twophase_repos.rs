@@ -196,3 +196,29 @@ fn a_participant_of_a_dead_coordinator_is_decided_by_its_next_git_command() {
     }
     assert_eq!(w.sibling.read("sib.txt"), "sib");
 }
+
+#[test]
+fn kills_at_random_instants_of_a_cross_repository_apply_end_all_or_nothing() {
+    let trials: u64 = std::env::var("CRASH_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(8);
+    let orders: [&[usize]; 3] = [&[0, 1, 2], &[2, 1, 0], &[1, 2, 0]];
+    let (mut all, mut none) = (0, 0);
+    for trial in 0..trials {
+        let w = World::new();
+        let batch = w.batch();
+        let before = w.observe();
+        let delay = std::time::Duration::from_micros(5_000 + (trial * 37_919) % 150_000);
+        procs::spawn_group(&w.top, &["apply", "-"], batch.as_bytes()).kill_after(delay);
+        recover_in(&w, orders[trial as usize % orders.len()]);
+        let now = w.observe();
+        let changed = [now.0 != before.0, now.1 != before.1, now.2 != before.2];
+        assert!(changed.iter().all(|c| *c) || changed.iter().all(|c| !*c), "trial {trial}: {changed:?}");
+        if changed[0] {
+            assert_eq!(w.sibling.read("sib.txt"), "sib", "trial {trial}");
+            all += 1;
+        } else {
+            none += 1;
+        }
+        no_leftovers(&w);
+    }
+    eprintln!("random kills of a cross-repository apply: {all} ended committed, {none} ended as before");
+}
