@@ -17,6 +17,8 @@
 #   recovery of an interrupted 10,000 + 10,000 batch vs its apply                             <= 1.0
 #   atomic.fsync=false, 1+1 and 10,000+10,000 vs the same baselines without fsync             <= 1.1
 #   a rename touching 1,000 files as an LSP WorkspaceEdit (--lsp) vs the same plain write batch <= 1.2
+#   two-phase: prepare + commit vs apply of the same batch, 1+1 and 10,000+10,000              <= 1.3
+#   two-phase: a 1+1 batch in two repositories (repositories:) vs its halves applied in turn   <= 2.2
 set -euo pipefail
 mode=${1:-full}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,10 +59,10 @@ commit2=$(git -C "$template" commit-tree -p HEAD -m second "HEAD^{tree}")
 # gen NAME REFS FILES: a batch and the baseline's plan with the same changes.
 gen() { "$baseline" gen --refs "$2" --files "$3" --dirs 50 --commit "$commit" --out "$work/$1"; }
 
-# fresh: a new copy of the template (or of $from) in $run; `clean` removes the copies after each case.
+# fresh: a new copy of the template (or of $tmpl) in $run; `clean` removes the copies after each case.
 fresh() {
     run=$(mktemp -d "$repos/run.XXXXXX")
-    cp -a "${from:-$template}/." "$run"
+    cp -a "${tmpl:-$template}/." "$run"
     sync
 }
 clean() {
@@ -151,6 +153,29 @@ pair "1 ref + 1 file" 21 1.2 "$atomic apply -q $work/small.yaml" "$small_script"
 nofsync='GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.fsync GIT_CONFIG_VALUE_0=false'
 pair "1 ref + 1 file, atomic.fsync=false" 21 1.1 "$nofsync $atomic apply -q $work/small.yaml" "$small_script_nosync"
 
+# Two-phase commit (issue 19): prepare + commit against apply of the same batch; and a batch
+# across two repositories (this one and a nested one, `part`) against its halves applied one after
+# the other without atomicity. The benchmark repositories have no hook: --no-hook-check.
+pair "two-phase: prepare+commit 1+1 vs apply" 21 1.3 \
+    "$atomic prepare -q --no-hook-check --xid t $work/small.yaml && $atomic commit -q --xid t" \
+    "$atomic apply -q $work/small.yaml"
+template2=$repos/template2
+cp -a "$template" "$template2"
+git init -q "$template2/part"
+git -C "$template2/part" commit -q --allow-empty -m init
+part_commit=$(git -C "$template2/part" rev-parse HEAD)
+printf 'refs:\n  - update: refs/heads/x\n    to: %s\nfiles:\n  - write: f.txt\n    content: "hello\\n"\n' \
+    "$part_commit" >"$work/part.yaml"
+{
+    cat "$work/small.yaml"
+    printf 'repositories:\n  - path: part\n    refs:\n      - update: refs/heads/x\n        to: %s\n' "$part_commit"
+    printf '    files:\n      - write: f.txt\n        content: "hello\\n"\n'
+} >"$work/two.yaml"
+tmpl=$template2
+pair "two-phase: 2 repositories 1+1 vs halves in turn" 21 2.2 "$atomic apply -q $work/two.yaml" \
+    "$atomic apply -q $work/small.yaml && cd part && $atomic apply -q $work/part.yaml"
+tmpl=
+
 # The same small batch in a repository used before, as an editor integration uses one: git-atomic's
 # own directories exist, and only the batch's files are new. Runs alternate two batches (v0 / v1).
 for v in 0 1; do
@@ -172,14 +197,14 @@ pair "100 refs + 100 files" 11 1.2 "$atomic apply -q $work/m100/batch.yaml" "$ba
 # the same change as a plain batch of `write` entries. A's time includes sed pointing the edit's
 # URIs at the run's fresh copy; B's batch has no `expect` (--lsp adds one per file).
 if want "lsp rename"; then
-    from=$repos/lsp-template
-    cp -a "$template" "$from"
-    python3 "$here/bench/lsp_rename.py" "$from" "$work/lsp" 1000
-    git -C "$from" add -A && git -C "$from" commit -q -m files
+    tmpl=$repos/lsp-template
+    cp -a "$template" "$tmpl"
+    python3 "$here/bench/lsp_rename.py" "$tmpl" "$work/lsp" 1000
+    git -C "$tmpl" add -A && git -C "$tmpl" commit -q -m files
     pair "lsp rename, 1,000 files: --lsp vs write batch" 11 1.2 \
         "sed \"s|file:///ROOT|file://\$PWD|g\" $work/lsp/edit.json | $atomic apply --lsp -q -" \
         "$atomic apply -q $work/lsp/batch.json"
-    unset from
+    tmpl=
     rm -rf "$repos/lsp-template"
 fi
 [ "$mode" = full ] || exit 0
@@ -188,6 +213,10 @@ gen m10k 10000 10000
 pair "10,000 refs + 10,000 files" 3 1.2 "$atomic apply -q $work/m10k/batch.yaml" "$baseline run $work/m10k/plan"
 pair "10,000 + 10,000, atomic.fsync=false" 3 1.1 \
     "$nofsync $atomic apply -q $work/m10k/batch.yaml" "$baseline run $work/m10k/plan --no-fsync"
+pair "two-phase: prepare+commit 10k+10k vs apply" 3 1.3 \
+    "$atomic prepare -q --no-hook-check --xid t $work/m10k/batch.yaml && $atomic commit -q --xid t" \
+    "$atomic apply -q $work/m10k/batch.yaml"
+want "100,000" || want scaling || exit 0
 gen r100k 100000 0
 pair "100,000 refs" 3 1.1 "$atomic apply -q $work/r100k/batch.yaml" \
     "git update-ref --stdin < $work/r100k/plan.refs"

@@ -23,6 +23,49 @@ pub enum Command {
     Status(StatusArgs),
     /// Install or remove the reference-transaction hook.
     Hook(HookArgs),
+    /// Two-phase commit: journal and stage a batch, and keep it prepared under XID.
+    Prepare(PrepareArgs),
+    /// Two-phase commit: commit the batch prepared under XID.
+    Commit(XidArgs),
+    /// Two-phase commit: drop the batch prepared under XID.
+    Abort(XidArgs),
+}
+
+/// Options of `git atomic prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The transaction id the coordinator commits or aborts it by: 1-128 of [A-Za-z0-9._:-].
+    #[arg(long, value_name = "XID")]
+    pub xid: String,
+    /// The batch file; '-' or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Prepare even when the reference-transaction hook is not installed (plain git can then
+    /// move a reserved ref, and commit is refused).
+    #[arg(long)]
+    pub no_hook_check: bool,
+    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<f64>,
+    /// Reflog message for every changed ref (overrides the batch's 'message').
+    #[arg(short = 'm', long = "message", value_name = "MSG")]
+    pub message: Option<String>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options of `git atomic commit` and `git atomic abort`.
+#[derive(Debug, Args)]
+pub struct XidArgs {
+    /// The XID the batch was prepared under.
+    #[arg(long, value_name = "XID")]
+    pub xid: String,
+    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<f64>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `git atomic hook …`.

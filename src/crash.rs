@@ -20,6 +20,19 @@ pub const POINTS: &[&str] = &[
     "recover-synced",
 ];
 
+/// The crash points of two-phase commit (twophase.rs, prepared.rs), in the order `prepare`,
+/// `commit` and `abort` pass them.
+pub const TWO_PHASE_POINTS: &[&str] = &[
+    "xa-journaled",
+    "xa-staged",
+    "xa-prepared",
+    "xa-locked",
+    "xa-committed",
+    "xa-files-moved",
+    "xa-synced",
+    "xa-abort-recorded",
+];
+
 static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
 static HITS: AtomicUsize = AtomicUsize::new(0);
 

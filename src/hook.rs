@@ -31,7 +31,9 @@ pub fn reference_transaction(state: &str) -> i32 {
         let status = match state {
             "prepared" => refuse_if_touching(&input),
             "committed" | "aborted" => {
-                recover_once_git_exits();
+                if has_work_for_recovery() {
+                    recover_once_git_exits();
+                }
                 0
             }
             _ => 0, // states this version does not know (git 2.54's "preparing") pass
@@ -50,6 +52,16 @@ fn refuse_if_touching(input: &[u8]) -> i32 {
         .filter_map(|l| l.split(' ').nth(2))
         .map(str::to_string)
         .collect();
+    match prepared_batch_touching(&touched) {
+        Ok(Some((xid, name))) => {
+            eprintln!(
+                "error: ref '{name}' is reserved by prepared git-atomic batch {xid}; 'git atomic commit --xid {xid}' or 'abort --xid {xid}' first"
+            );
+            return 1;
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: git atomic hook: {e}"),
+    }
     match interrupted_batch_touching(&touched) {
         Ok(Some((id, name))) => {
             eprintln!(
@@ -64,6 +76,20 @@ fn refuse_if_touching(input: &[u8]) -> i32 {
             0
         }
     }
+}
+
+/// A prepared batch holds no git lock and no batch lock: its reservation is read without either.
+fn prepared_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(String, String)>> {
+    let repo = Repo::discover()?;
+    crate::prepared::touching(&repo.state_dir(), &repo.git_dir, touched)
+}
+
+/// Whether a batch is interrupted, or a prepared one has something to finish: a prepared batch
+/// alone starts no recovery after every git command.
+fn has_work_for_recovery() -> bool {
+    let Ok(repo) = Repo::discover() else { return true };
+    let state_dir = repo.state_dir();
+    !state_dir.batch_dirs().is_ok_and(|dirs| dirs.is_empty()) || crate::twophase::needs_recovery(&state_dir)
 }
 
 fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(String, String)>> {
@@ -126,7 +152,8 @@ pub fn recover_after(pid: u32) -> i32 {
         let repo = Repo::discover()?;
         let wait = std::time::Duration::from_secs(repo.settings.lock_timeout);
         let lock = lock::acquire(&repo.state_dir(), wait)?;
-        for recovered in recover_all(&repo, &lock, true)? {
+        let prepared = crate::twophase::recover_prepared(&repo, &lock, true)?;
+        for recovered in recover_all(&repo, &lock, true)?.into_iter().chain(prepared) {
             if let Action::Conflict(why) = recovered.action {
                 eprintln!("warning: git-atomic batch {} needs attention: {}", recovered.id, why.join("; "));
             }

@@ -27,6 +27,9 @@ pub struct ApplyResult {
     /// `--lsp`: the index of the change that failed (into `documentChanges`, or `changes` in order).
     #[serde(rename = "failedChange", skip_serializing_if = "Option::is_none")]
     pub failed_change: Option<usize>,
+    /// A cross-repository batch (SPEC §9): each repository's refs and files (`.`: this one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<RepositoryLine>,
     /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
     /// 100,000 ref lines held through the whole apply would be its largest allocation.
     #[serde(skip)]
@@ -40,6 +43,14 @@ pub struct RefLine {
     pub name: String,
     pub old: Option<String>,
     pub new: Option<String>,
+}
+
+/// One repository's part of a cross-repository batch, by its path in the batch.
+#[derive(Debug, Serialize)]
+pub struct RepositoryLine {
+    pub path: String,
+    pub refs: Vec<RefLine>,
+    pub files: Vec<FileLine>,
 }
 
 /// One file entry of the result; `old`/`new` are blob ids.
@@ -75,6 +86,19 @@ pub struct StatusResult {
     pub batches: Vec<BatchLine>,
     /// Whether the reference-transaction hook is installed (`None` when it cannot be told).
     pub hook_installed: Option<bool>,
+    /// Batches prepared for two-phase commit, waiting for `commit` or `abort` (XA's recover).
+    pub prepared: Vec<PreparedLine>,
+}
+
+/// One prepared batch as `status` sees it (SPEC §9).
+#[derive(Debug, Serialize)]
+pub struct PreparedLine {
+    pub xid: String,
+    pub id: String,
+    /// When it was prepared, in seconds since the Unix epoch.
+    pub since: u64,
+    pub refs: Vec<String>,
+    pub files: Vec<String>,
 }
 
 /// One batch directory as `status` sees it.

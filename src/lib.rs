@@ -23,6 +23,7 @@ pub mod lock;
 pub mod lsp;
 pub mod parse;
 pub mod paths;
+pub mod prepared;
 pub mod progress;
 pub mod record;
 pub mod recover;
@@ -32,7 +33,9 @@ pub mod repo;
 pub mod stage;
 pub mod state;
 pub mod trace;
+pub mod twophase;
 pub mod validate;
+pub mod xa;
 pub mod yaml;
 
 use clap::Parser;
@@ -53,5 +56,8 @@ pub fn run() -> i32 {
         cli::Command::Recover(args) => commands::recover::run(args),
         cli::Command::Status(args) => commands::status::run(args),
         cli::Command::Hook(args) => commands::hook::run(args),
+        cli::Command::Prepare(args) => commands::twophase::prepare(args),
+        cli::Command::Commit(args) => commands::twophase::commit(args),
+        cli::Command::Abort(args) => commands::twophase::abort(args),
     }
 }

@@ -12,6 +12,17 @@ pub struct BatchFile {
     pub message: Option<String>,
     pub refs: Vec<RefEntry>,
     pub files: Vec<FileEntry>,
+    /// Other repositories changed together with this one by two-phase commit (SPEC §9).
+    pub repositories: Vec<RepositoryEntry>,
+}
+
+/// One `repositories:` entry: a repository's path (relative to the batch's repository) and its
+/// part of the batch.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryEntry {
+    pub path: String,
+    pub refs: Vec<RefEntry>,
+    pub files: Vec<FileEntry>,
 }
 
 /// A ref precondition (`from:` / `is:`): an object id or `absent`.
@@ -173,7 +184,10 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BatchFile> {
     if streamed_files {
         batch.files = streamed.files;
     }
-    if batch.refs.is_empty() && batch.files.is_empty() {
+    if batch.refs.is_empty()
+        && batch.files.is_empty()
+        && batch.repositories.iter().all(|r| r.refs.is_empty() && r.files.is_empty())
+    {
         return Err(Error::invalid("the batch has no entries"));
     }
     Ok(batch)
@@ -383,14 +397,45 @@ fn batch_from_map(mut top: Map<String, Value>) -> Result<BatchFile> {
             batch.files.push(file_entry(entry).map_err(|e| e.at(format!("files[{i}]")))?);
         }
     }
+    if let Some(repositories) = top.remove("repositories") {
+        for (i, entry) in list(repositories, "repositories")?.into_iter().enumerate() {
+            batch.repositories.push(repository_entry(entry).map_err(|e| e.at(format!("repositories[{i}]")))?);
+        }
+    }
     if let Some(key) = top.keys().next() {
         let error = Error::invalid(format!("unknown key '{key}' at the top of the batch"));
-        return Err(match did_you_mean(key, &["version", "message", "refs", "files"]) {
+        return Err(match did_you_mean(key, &["version", "message", "refs", "files", "repositories"]) {
             Some(close) => error.hint(format!("did you mean '{close}'?")),
-            None => error.hint("the batch takes 'version', 'message', 'refs' and 'files'"),
+            None => error.hint("the batch takes 'version', 'message', 'refs', 'files' and 'repositories'"),
         });
     }
     Ok(batch)
+}
+
+/// A `repositories:` entry: `path`, and `refs` and `files` as at the top of a batch.
+fn repository_entry(value: Value) -> Result<RepositoryEntry> {
+    let Value::Object(mut map) = value else {
+        return Err(Error::invalid("a repository entry must be a mapping with 'path', 'refs' and 'files'"));
+    };
+    let path = match map.remove("path") {
+        Some(path) => string_value(path, "path")?,
+        None => return Err(Error::invalid("a repository entry needs 'path'")),
+    };
+    let mut entry = RepositoryEntry { path, ..RepositoryEntry::default() };
+    if let Some(refs) = map.remove("refs") {
+        for (i, e) in list(refs, "refs")?.into_iter().enumerate() {
+            entry.refs.push(ref_entry(e).map_err(|e| e.at(format!("refs[{i}]")))?);
+        }
+    }
+    if let Some(files) = map.remove("files") {
+        for (i, e) in list(files, "files")?.into_iter().enumerate() {
+            entry.files.push(file_entry(e).map_err(|e| e.at(format!("files[{i}]")))?);
+        }
+    }
+    if let Some(key) = map.keys().next() {
+        return Err(Error::invalid(format!("unknown key '{key}' in a repository entry")));
+    }
+    Ok(entry)
 }
 
 fn list(value: Value, what: &str) -> Result<Vec<Value>> {

@@ -102,7 +102,7 @@ fn keep_for_attention(batch: &BatchDir, id: String, reasons: Vec<String>) -> Res
 }
 
 /// The repository (worktree) the batch was applied in: its per-worktree refs and its files.
-fn open_target(repo: &Repo, record: &Record) -> Result<Repo> {
+pub fn open_target(repo: &Repo, record: &Record) -> Result<Repo> {
     open_worktree(repo, &record.git_dir, record.work_tree.as_ref())
 }
 

@@ -38,6 +38,25 @@ impl Repo {
         Self::discover_with_git(exe)
     }
 
+    /// Opens the repository whose work tree (or bare directory) is exactly `dir`: a participant
+    /// of a cross-repository batch, never a repository that merely contains `dir`.
+    pub fn open_at(dir: &Path) -> Result<Self> {
+        let exe = find_git()?;
+        let not_a_repo = || Error::invalid(format!("'{}' is not the top of a git repository", dir.display()));
+        let gix = gix::discover(dir).map_err(|_| not_a_repo())?;
+        let git_dir = absolute(gix.git_dir());
+        let common_dir = absolute(gix.common_dir());
+        let work_tree = gix.workdir().map(absolute);
+        let top = work_tree.clone().unwrap_or_else(|| git_dir.clone());
+        let same = |a: &Path, b: &Path| {
+            a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b)
+        };
+        if !same(&top, dir) {
+            return Err(not_a_repo());
+        }
+        Self::with_gix(exe, gix, git_dir, common_dir, work_tree)
+    }
+
     fn discover_with_git(exe: PathBuf) -> Result<Self> {
         let found = git::rev_parse_repository(&exe)?;
         let work_tree = found.work_tree.map(|p| absolute(&p));

@@ -11,6 +11,11 @@
 //!     update-ref.pid      its git update-ref's pid, for recovery
 //!     conflict            why recovery could not finish it
 //!   abandoned/<id>/       a batch given up with `recover --abandon`
+//!   prepared/<id>/        a batch prepared for two-phase commit (prepared.rs): as a batch
+//!                         directory, plus `xa` (its XID and since when)
+//!   outcomes/xid-<xid>    how a two-phase batch ended: `committed <id>` or `aborted <id>`
+//!   displaced/<id>/<path> a file another program wrote while batch <id> was prepared, saved
+//!                         by its commit before overwriting it
 //! ```
 
 use crate::durable::{self, Barrier};
@@ -54,18 +59,38 @@ impl StateDir {
 
     /// Every batch directory, oldest first (batch ids sort by time).
     pub fn batch_dirs(&self) -> Result<Vec<BatchDir>> {
-        let dir = self.batches();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(Error::fatal(format!("cannot read '{}': {e}", dir.display())));
-            }
-        };
-        let mut dirs: Vec<PathBuf> =
-            entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-        dirs.sort();
-        Ok(dirs.into_iter().map(|path| BatchDir { path }).collect())
+        subdirs(&self.batches())
+    }
+
+    /// `atomic/prepared/`, which holds one directory per prepared (two-phase) batch.
+    pub fn prepared(&self) -> PathBuf {
+        self.root.join("prepared")
+    }
+
+    /// The prepared directory of batch `id` (which may not exist).
+    pub fn prepared_batch(&self, id: &str) -> BatchDir {
+        BatchDir { path: self.prepared().join(id) }
+    }
+
+    /// Every prepared batch directory, oldest first.
+    pub fn prepared_dirs(&self) -> Result<Vec<BatchDir>> {
+        subdirs(&self.prepared())
+    }
+
+    /// `atomic/outcomes/`: how each two-phase batch ended, by XID.
+    pub fn outcomes(&self) -> PathBuf {
+        self.root.join("outcomes")
+    }
+
+    /// The outcome file of XID `xid` (`xid-` keeps `.` and `..` from naming a directory).
+    pub fn outcome(&self, xid: &str) -> PathBuf {
+        self.outcomes().join(format!("xid-{xid}"))
+    }
+
+    /// `atomic/displaced/<id>/`: the files commit of prepared batch `id` saved before
+    /// overwriting them (kept after the batch is gone).
+    pub fn displaced(&self, id: &str) -> PathBuf {
+        self.root.join("displaced").join(id)
     }
 
     /// Moves batch `id` to `atomic/abandoned/<id>`, where nothing recovers it again; returns
@@ -87,6 +112,21 @@ impl StateDir {
         }
         Ok(to)
     }
+}
+
+/// The subdirectories of `dir` as batch directories, sorted (batch ids sort by time).
+fn subdirs(dir: &Path) -> Result<Vec<BatchDir>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::fatal(format!("cannot read '{}': {e}", dir.display())));
+        }
+    };
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    Ok(dirs.into_iter().map(|path| BatchDir { path }).collect())
 }
 
 /// `atomic/batches/<id>/`: one batch's journal, staged contents and notes for recovery.
@@ -120,6 +160,17 @@ impl BatchDir {
     /// is told to take any lock; its mtime is the floor of the lock files recovery may remove.
     pub fn update_ref_pid(&self) -> PathBuf {
         self.path.join("update-ref.pid")
+    }
+
+    /// `xa`: the prepared record of a two-phase batch (its XID and when it was prepared).
+    pub fn xa(&self) -> PathBuf {
+        self.path.join("xa")
+    }
+
+    /// `journal.new`: a prepared batch's journal being rewritten by commit, renamed over
+    /// `journal` once whole (before the commit point).
+    pub fn rewritten_journal(&self) -> PathBuf {
+        self.path.join("journal.new")
     }
 
     /// `conflict`: why recovery could not finish the batch, one reason a line (for `status`).

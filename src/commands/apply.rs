@@ -86,6 +86,9 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) 
     drop(bytes);
     trace::stage("parse");
     let label = BatchLabel::new(&file, args.message.clone());
+    if !file.repositories.is_empty() {
+        return apply_across(args, &repo, file, label, out);
+    }
     let update_ref = start_update_ref(&repo, &file, &label, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
@@ -100,6 +103,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) 
         out.refs = ref_lines(&batch);
     }
     let checked = check_preconditions(batch, ref_refusals, &repo, args.dry_run, out)?;
+    crate::prepared::refuse_reserved(&repo.state_dir(), &checked)?;
     trace::stage("check");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
@@ -192,8 +196,27 @@ fn lsp_result(out: &mut ApplyResult, error: Option<&Error>, changes: &[usize]) {
     }
 }
 
+/// A batch with `repositories:`: two-phase commit across them (xa.rs).
+fn apply_across(
+    args: &ApplyArgs,
+    repo: &Repo,
+    file: parse::BatchFile,
+    label: BatchLabel,
+    out: &mut ApplyResult,
+) -> Result<()> {
+    if args.dry_run {
+        return Err(Error::invalid("--dry-run does not take a batch with 'repositories:'"));
+    }
+    out.id = Some(label.id.clone());
+    let wait = wait_duration(args.wait, repo);
+    crate::xa::apply_across(repo, file, label, wait, args.quiet, &mut out.repositories)?;
+    out.ref_count = out.repositories.iter().map(|r| r.refs.len()).sum();
+    out.status = "applied";
+    Ok(())
+}
+
 /// Reads the batch from a file or stdin (at most the size limit); `origin` names it in errors.
-fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
+pub fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
     let limit = parse::limits::MAX_BATCH_BYTES;
     let (bytes, origin) = match file {
         Some(path) if path != Path::new("-") => {

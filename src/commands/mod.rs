@@ -4,6 +4,7 @@ pub mod apply;
 pub mod hook;
 pub mod recover;
 pub mod status;
+pub mod twophase;
 
 use crate::error::{Error, Kind, Result};
 use crate::lock::BatchLock;
@@ -22,7 +23,8 @@ pub fn wait_duration(wait: Option<f64>, repo: &Repo) -> Duration {
 /// Recovers interrupted batches before a command does its own work (SPEC §1.4); a batch that
 /// cannot be recovered stops the command with exit 3.
 pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<()> {
-    for recovered in recover_all(repo, lock, quiet)? {
+    let prepared = crate::twophase::recover_prepared(repo, lock, quiet)?;
+    for recovered in recover_all(repo, lock, quiet)?.into_iter().chain(prepared) {
         match recovered.action {
             Action::RolledBack if !quiet => {
                 eprintln!("git atomic: rolled back interrupted batch {}", recovered.id)

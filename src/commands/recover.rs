@@ -43,7 +43,8 @@ fn recover(args: &RecoverArgs, out: &mut RecoverResult) -> Result<()> {
         out.recovered.push(RecoveredLine { id: id.clone(), action: "abandoned", conflicts: Vec::new() });
     }
     let mut stuck = Vec::new();
-    for recovered in recover_all(&repo, &lock, false)? {
+    let prepared = crate::twophase::recover_prepared(&repo, &lock, false)?;
+    for recovered in recover_all(&repo, &lock, false)?.into_iter().chain(prepared) {
         let (action, conflicts) = match recovered.action {
             Action::RolledBack => ("rolled-back", Vec::new()),
             Action::RolledForward => ("rolled-forward", Vec::new()),

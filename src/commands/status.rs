@@ -3,7 +3,7 @@
 use crate::cli::StatusArgs;
 use crate::error::Result;
 use crate::journal::{self, Journal};
-use crate::json::{self, BatchLine, StatusResult};
+use crate::json::{self, BatchLine, PreparedLine, StatusResult};
 use crate::lock;
 use crate::repo::Repo;
 
@@ -16,7 +16,9 @@ pub fn run(args: &StatusArgs) -> i32 {
             } else if result.batches.is_empty() {
                 println!("no batch in flight or interrupted");
                 print_hook_line(result.hook_installed);
+                print_prepared(&result.prepared);
             } else {
+                print_prepared(&result.prepared);
                 print_hook_line(result.hook_installed);
                 for b in &result.batches {
                     let phase = if b.committed { "committed" } else { "not committed" };
@@ -71,7 +73,34 @@ fn status() -> Result<StatusResult> {
         batches.push(line);
     }
     let hook_installed = crate::hook::hooks_dir(&repo).ok().map(|dir| crate::hook::is_installed(&dir));
-    Ok(StatusResult { batches, hook_installed })
+    let prepared = prepared_lines(&state_dir)?;
+    Ok(StatusResult { batches, hook_installed, prepared })
+}
+
+/// The prepared batches, with the refs and paths each reserves.
+fn prepared_lines(state_dir: &crate::state::StateDir) -> Result<Vec<PreparedLine>> {
+    let mut lines = Vec::new();
+    for (dir, xa, record) in crate::prepared::all(state_dir)? {
+        let mut line =
+            PreparedLine { xid: xa.xid, id: dir.id(), since: xa.since, refs: vec![], files: vec![] };
+        if let Some(record) = record {
+            line.refs = record.refs.iter().map(|r| r.target.clone()).collect();
+            line.files = record
+                .puts
+                .iter()
+                .map(|p| p.path.clone())
+                .chain(record.removes.iter().map(|r| r.path.clone()))
+                .collect();
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+fn print_prepared(prepared: &[PreparedLine]) {
+    for p in prepared {
+        println!("prepared {} ({}): {} ref(s), {} file(s)", p.xid, p.id, p.refs.len(), p.files.len());
+    }
 }
 
 fn print_hook_line(installed: Option<bool>) {

@@ -38,7 +38,10 @@ pub fn convert(
     if !edit.annotations.is_empty() {
         message = format!("{message} ({})", edit.annotations.join("; "));
     }
-    Ok(Converted { file: BatchFile { message: Some(message), refs: Vec::new(), files }, changes })
+    Ok(Converted {
+        file: BatchFile { message: Some(message), refs: Vec::new(), files, repositories: Vec::new() },
+        changes,
+    })
 }
 
 /// LSP's `failedChange`: the change an error is about, read from the entry it names

@@ -1,0 +1,410 @@
+//! Two-phase commit in one repository (SPEC §9): the pipelines of `prepare`, `commit` and
+//! `abort`, and the recovery of prepared batches. The prepared state on disk is prepared.rs.
+//!
+//! - `prepare`: apply's steps up to staging (journal, barrier 1, contents, barrier 2), with the
+//!   ref preconditions checked by reading (git's locks are taken at commit), then the `xa`
+//!   record and the move to `atomic/prepared/`. A crash before that move leaves an interrupted
+//!   batch, rolled back by recovery; after it, a prepared batch that nothing but `commit` or
+//!   `abort` decides.
+//! - `commit`: git's `update-ref` prepares every ref with the journaled old value under its
+//!   locks (a ref moved meanwhile refuses the commit, exit 1, and the batch stays prepared); a
+//!   file another program changed is saved ([`prepared::save_displaced`]) and the journal
+//!   rewritten with what is there now; then the commit record (the commit point), the outcome,
+//!   and apply's last steps (refs committed while the files move, barrier 3, directory removed).
+//! - `abort`: the outcome, then the directory removed.
+//! - recovery: a prepared batch with its commit record rolls forward; one whose outcome says
+//!   aborted is removed; any other is kept, only the lock files of a dead commit attempt removed.
+
+use crate::check;
+use crate::crash;
+use crate::durable::Barrier;
+use crate::error::{Error, Kind, Result};
+use crate::files::{self, Policy};
+use crate::journal::{self, Journal};
+use crate::leftovers;
+use crate::lock::BatchLock;
+use crate::paths::{self, Found};
+use crate::prepared::{self, Outcome};
+use crate::record::{JournalBlob, Record};
+use crate::recover::{self, Action, Recovered};
+use crate::refs::{self, PreparedRefs};
+use crate::repo::Repo;
+use crate::stage;
+use crate::state::BatchDir;
+use crate::validate::{self, BatchLabel};
+
+/// Prepares a parsed batch as XID `xid`; returns its record. The caller holds the lock and
+/// has recovered interrupted batches. `coordinator` is the common dir of the repository that
+/// decides, for a participant of a cross-repository batch.
+pub fn prepare(
+    repo: &Repo,
+    file: crate::parse::BatchFile,
+    label: BatchLabel,
+    xid: &str,
+    coordinator: Option<std::path::PathBuf>,
+) -> Result<Record> {
+    let state_dir = repo.state_dir();
+    refuse_used_xid(repo, xid)?;
+    let batch = validate::validate(file, repo, label)?;
+    let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
+    prepared::refuse_reserved(&state_dir, &checked)?;
+    let planned = stage::plan(checked, &state_dir, &repo.gix)?;
+    let dir = planned.batch_dir.clone();
+    let mut barrier = Barrier::new(repo.settings.fsync);
+    let staged = stage::journal(planned, &repo.git_dir, &mut barrier).and_then(|journaled| {
+        crash::point("xa-journaled");
+        // The xa record rides on barrier 2, with the staged contents.
+        prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
+        let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
+        crash::point("xa-staged");
+        Ok(journaled)
+    });
+    let journaled = staged.inspect_err(|_| {
+        let _ = dir.remove(repo.settings.fsync);
+    })?;
+    prepared::mark_prepared(&state_dir, &journaled.planned.batch_dir, repo.settings.fsync)?;
+    crash::point("xa-prepared");
+    Ok(journaled.record)
+}
+
+/// An XID names one batch, ever: a prepared or finished one cannot be prepared again.
+fn refuse_used_xid(repo: &Repo, xid: &str) -> Result<()> {
+    let state_dir = repo.state_dir();
+    if prepared::find(&state_dir, xid)?.is_some() {
+        return Err(Error::refused(format!("XID {xid} is already prepared")));
+    }
+    if let Some((outcome, id)) = prepared::outcome(&state_dir, xid) {
+        return Err(Error::refused(format!("XID {xid} was already used: batch {id} was {}", outcome.word())));
+    }
+    Ok(())
+}
+
+/// What `commit` or `abort` did.
+pub enum Finished {
+    /// It happened now.
+    Now(String),
+    /// It had happened already (the command is idempotent).
+    Already(String),
+}
+
+/// Commits prepared batch `xid`; exit 1 when it was aborted, unknown, or a ref moved.
+pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
+    let state_dir = repo.state_dir();
+    let Some((dir, _)) = prepared::find(&state_dir, xid)? else {
+        return finished_before(repo, xid, Outcome::Committed);
+    };
+    let record = match journal::read(&dir.journal())? {
+        Journal::Intact { record, committed: false } => record,
+        _ => {
+            return Err(Error::new(Kind::Interrupted, format!("prepared batch {xid} cannot be read"))
+                .hint("run 'git atomic status' for details"));
+        }
+    };
+    let target = recover::open_target(repo, &record)?;
+    // git takes its locks while the work tree is compared with the journal.
+    let preparing = start_locking_refs(&target, &record, &dir)?;
+    let displaced = displace_changed_files(&target, record.clone(), &dir, xid);
+    let prepared_refs = wait_for_locks(&target, &record, &dir, xid, preparing, displaced.is_ok())?;
+    crash::point("xa-locked");
+    let before = displaced.and_then(|record| {
+        journal::append_commit_record(&dir.journal(), &record.id, repo.settings.fsync)?;
+        Ok(record)
+    });
+    let record = match before {
+        Ok(record) => record,
+        Err(e) => {
+            if let Some(prepared) = prepared_refs {
+                let _ = prepared.abort();
+            }
+            let _ = std::fs::remove_file(dir.update_ref_pid());
+            return Err(e);
+        }
+    };
+    crash::point("xa-committed");
+    // The outcome is made durable by barrier 3, before the directory goes; until then, the
+    // commit record is what recovery goes by (and it writes the outcome again).
+    let mut barrier = Barrier::new(repo.settings.fsync);
+    prepared::write_outcome(&state_dir, xid, Outcome::Committed, &record.id, &mut barrier)
+        .map_err(|e| after_commit_point(e, xid))?;
+    finish_commit(repo, &target, &record, &dir, prepared_refs, barrier)
+        .map_err(|e| after_commit_point(e, xid))?;
+    Ok(Finished::Now(record.id))
+}
+
+/// Aborts prepared batch `xid`; exit 1 when it was committed or is unknown.
+pub fn abort(repo: &Repo, xid: &str) -> Result<Finished> {
+    let state_dir = repo.state_dir();
+    let Some((dir, _)) = prepared::find(&state_dir, xid)? else {
+        return finished_before(repo, xid, Outcome::Aborted);
+    };
+    let id = dir.id();
+    prepared::record_outcome(&state_dir, xid, Outcome::Aborted, &id, repo.settings.fsync)?;
+    crash::point("xa-abort-recorded");
+    forget(repo, &dir)?;
+    Ok(Finished::Now(id))
+}
+
+/// The answer for an XID that is not prepared: done already (0), the other outcome (1), unknown (1).
+fn finished_before(repo: &Repo, xid: &str, asked: Outcome) -> Result<Finished> {
+    match prepared::outcome(&repo.state_dir(), xid) {
+        Some((outcome, id)) if outcome == asked => Ok(Finished::Already(id)),
+        Some((outcome, id)) => Err(Error::refused(format!(
+            "batch {xid} ({id}) was {}, it cannot be {}",
+            outcome.word(),
+            asked.word()
+        ))),
+        None => Err(Error::refused(format!("no prepared batch {xid}"))
+            .hint("'git atomic status' lists the prepared batches")),
+    }
+}
+
+/// Starts git taking its locks on every ref, with the value journaled at prepare as the old
+/// value (`None` when no ref goes through git).
+fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<Option<refs::Preparing>> {
+    if !record.refs.iter().any(|r| r.via_git) {
+        return Ok(None);
+    }
+    let zero = "0".repeat(target.gix.object_hash().len_in_hex());
+    let process = refs::spawn(&target.git, &record.message, &record.id)?;
+    let lines = record.refs.iter().map(|r| refs::command_lines(r, &zero));
+    let locked = record.refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
+    let pid_file = dir.update_ref_pid();
+    refs::start_prepare(process, &target.ref_dirs(), lines, locked, Some(&pid_file)).map(Some)
+}
+
+/// Reads git's answer: every lock held. A ref moved since prepare (by a git that bypassed the
+/// hook) refuses the commit; nothing changed and the batch stays prepared. When `go_on` is
+/// false (the work tree could not be compared), the locks are released at once.
+fn wait_for_locks(
+    target: &Repo,
+    record: &Record,
+    dir: &BatchDir,
+    xid: &str,
+    preparing: Option<refs::Preparing>,
+    go_on: bool,
+) -> Result<Option<PreparedRefs>> {
+    let Some(preparing) = preparing else { return Ok(None) };
+    match preparing.wait() {
+        Ok(prepared) if go_on => Ok(Some(prepared)),
+        Ok(prepared) => {
+            let _ = prepared.abort();
+            let _ = std::fs::remove_file(dir.update_ref_pid());
+            Ok(None)
+        }
+        Err(e) => {
+            if e.hints.iter().any(|h| h == refs::KILLED_HINT) {
+                leftovers::remove_own_locks(target, record, dir, false)?;
+            }
+            let _ = std::fs::remove_file(dir.update_ref_pid());
+            Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message))
+                .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
+        }
+    }
+}
+
+/// Saves every touched file that differs from what the journal says it was at prepare, and
+/// rewrites the journal (before the commit point) with what is there now, so that roll-forward
+/// expects it. Returns the record as rewritten.
+fn displace_changed_files(target: &Repo, mut record: Record, dir: &BatchDir, xid: &str) -> Result<Record> {
+    let Some(work_tree) = record.work_tree.clone() else { return Ok(record) };
+    let hash = target.gix.object_hash();
+    let state_dir = target.state_dir();
+    let mut barrier = Barrier::new(target.settings.fsync);
+    let mut changed = false;
+    for put in &mut record.puts {
+        let now = state_now(&work_tree, &put.path, hash, xid)?;
+        if now != put.old {
+            note_displaced(&state_dir, dir, &work_tree, &put.path, now.is_some(), &mut barrier, xid)?;
+            put.old = now;
+            changed = true;
+        }
+    }
+    let mut removes = Vec::with_capacity(record.removes.len());
+    for remove in std::mem::take(&mut record.removes) {
+        match state_now(&work_tree, &remove.path, hash, xid)? {
+            Some(now) if now == remove.old => removes.push(remove),
+            Some(now) => {
+                note_displaced(&state_dir, dir, &work_tree, &remove.path, true, &mut barrier, xid)?;
+                removes.push(crate::record::JournalRemove { old: now, ..remove });
+                changed = true;
+            }
+            None => changed = true, // gone already: nothing to remove
+        }
+    }
+    record.removes = removes;
+    if changed {
+        barrier.flush()?;
+        let temp = dir.rewritten_journal();
+        journal::write(&record, &temp, &mut barrier)?;
+        std::fs::rename(&temp, dir.journal())
+            .map_err(|e| Error::fatal(format!("cannot rewrite the journal: {e}")))?;
+        barrier.add(dir.path());
+        barrier.flush()?;
+    }
+    Ok(record)
+}
+
+/// What a path holds now, as the journal spells it (`None`: absent); a directory or special
+/// file where the batch writes a file refuses the commit.
+fn state_now(
+    work_tree: &std::path::Path,
+    path: &str,
+    hash: gix::hash::Kind,
+    xid: &str,
+) -> Result<Option<JournalBlob>> {
+    match paths::inspect(work_tree, path, hash)? {
+        Found::Absent => Ok(None),
+        Found::File { blob, mode } => Ok(Some(JournalBlob { blob, mode })),
+        Found::Directory | Found::Special => {
+            Err(Error::refused(format!("cannot commit batch {xid}: '{path}' is no longer a file"))
+                .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
+        }
+    }
+}
+
+/// Saves a changed file (when present) and says so on stderr.
+fn note_displaced(
+    state_dir: &crate::state::StateDir,
+    dir: &BatchDir,
+    work_tree: &std::path::Path,
+    path: &str,
+    present: bool,
+    barrier: &mut Barrier,
+    xid: &str,
+) -> Result<()> {
+    if !present {
+        eprintln!("warning: '{path}' was removed while batch {xid} was prepared");
+        return Ok(());
+    }
+    let saved = prepared::save_displaced(state_dir, &dir.id(), work_tree, path, barrier)?;
+    eprintln!(
+        "warning: '{path}' was changed while batch {xid} was prepared; its content is saved in '{}'",
+        saved.display()
+    );
+    Ok(())
+}
+
+/// After the commit point: refs committed while the files move, one barrier, directory removed.
+/// If git does not confirm its commit, roll-forward finishes the batch.
+fn finish_commit(
+    repo: &Repo,
+    target: &Repo,
+    record: &Record,
+    dir: &BatchDir,
+    prepared_refs: Option<PreparedRefs>,
+    mut barrier: Barrier,
+) -> Result<()> {
+    let committing = prepared_refs.map(PreparedRefs::start_commit);
+    let hash = target.gix.object_hash();
+    let moved = files::move_all(record, dir.path(), hash, Policy::apply(true), &mut barrier);
+    crash::point("xa-files-moved");
+    let settled = committing.map(|c| c.and_then(refs::CommittingRefs::wait));
+    if moved.is_err() || matches!(settled, Some(Err(_))) {
+        let recovered = recover::recover_one(repo, dir, true)?;
+        return match recovered.action {
+            Action::RolledForward => Ok(()),
+            _ => Err(Error::new(Kind::Interrupted, format!("batch {} could not finish", record.id))),
+        };
+    }
+    if settled.is_some() {
+        barrier.add_file_system_of(&target.common_dir);
+        barrier.add_file_system_of(&target.git_dir);
+    }
+    barrier.flush()?;
+    crash::point("xa-synced");
+    dir.remove(repo.settings.fsync)
+}
+
+fn after_commit_point(e: Error, xid: &str) -> Error {
+    Error::new(Kind::Interrupted, format!("batch {xid} is committed but could not finish: {}", e.message))
+        .hint("run 'git atomic recover' to finish it")
+}
+
+/// Removes a prepared batch that will never commit: the lock files of a dead commit attempt,
+/// then its directory.
+fn forget(repo: &Repo, dir: &BatchDir) -> Result<()> {
+    if dir.update_ref_pid().exists()
+        && let Journal::Intact { record, .. } = journal::read(&dir.journal())?
+    {
+        leftovers::wait_for_orphan_update_ref(dir);
+        let target = recover::open_target(repo, &record)?;
+        leftovers::remove_own_locks(&target, &record, dir, false)?;
+    }
+    dir.remove(repo.settings.fsync)
+}
+
+/// Recovers prepared batches (the caller holds the lock): finishes a committed one, removes an
+/// aborted one, and never decides one that is only prepared (only the lock files of a commit
+/// attempt that died are removed).
+pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<Vec<Recovered>> {
+    let state_dir = repo.state_dir();
+    let mut done = Vec::new();
+    for dir in state_dir.prepared_dirs()? {
+        // `xa` is durable before a batch enters prepared/, and the journal leaves only when the
+        // batch is finished: without either, a removal was cut short. It is finished now.
+        let Some(xa) = prepared::read_xa(&dir).filter(|_| dir.journal().exists()) else {
+            dir.remove(repo.settings.fsync)?;
+            continue;
+        };
+        match journal::read(&dir.journal())? {
+            Journal::Intact { record, committed: true } => {
+                prepared::record_outcome(
+                    &state_dir,
+                    &xa.xid,
+                    Outcome::Committed,
+                    &record.id,
+                    repo.settings.fsync,
+                )?;
+                done.push(recover::recover_one(repo, &dir, quiet)?);
+            }
+            Journal::Intact { record, committed: false } => {
+                let decided = match prepared::outcome(&state_dir, &xa.xid) {
+                    Some((outcome, _)) => Some(outcome),
+                    None => crate::xa::decision(repo, &xa),
+                };
+                if decided == Some(Outcome::Aborted) {
+                    prepared::record_outcome(
+                        &state_dir,
+                        &xa.xid,
+                        Outcome::Aborted,
+                        &record.id,
+                        repo.settings.fsync,
+                    )?;
+                    forget(repo, &dir)?;
+                    done.push(Recovered { id: record.id, action: Action::RolledBack });
+                } else if decided == Some(Outcome::Committed) {
+                    let action = match commit(repo, &xa.xid) {
+                        Ok(_) => Action::RolledForward,
+                        Err(e) => {
+                            Action::Conflict(vec![format!("the decision was to commit, but {}", e.message)])
+                        }
+                    };
+                    done.push(Recovered { id: record.id, action });
+                } else if dir.update_ref_pid().exists() {
+                    leftovers::wait_for_orphan_update_ref(&dir);
+                    let target = recover::open_target(repo, &record)?;
+                    leftovers::remove_own_locks(&target, &record, &dir, false)?;
+                    let _ = std::fs::remove_file(dir.update_ref_pid());
+                }
+            }
+            // Damaged after the commit point: kept for a person (exit 3).
+            Journal::Torn if journal::has_commit_record(&dir.journal(), &dir.id()) => {
+                done.push(recover::recover_one(repo, &dir, quiet)?);
+            }
+            Journal::Torn => {} // damaged while prepared: `status` shows it; nobody decides it
+        }
+    }
+    Ok(done)
+}
+
+/// Whether a prepared batch has something for recovery to do (for the hook: a prepared batch
+/// alone needs no recovery run after every git command).
+pub fn needs_recovery(state_dir: &crate::state::StateDir) -> bool {
+    let Ok(dirs) = state_dir.prepared_dirs() else { return false };
+    dirs.iter().any(|dir| {
+        dir.update_ref_pid().exists()
+            || prepared::read_xa(dir).is_some_and(|xa| crate::xa::coordinator_gone(&xa))
+            || journal::has_commit_record(&dir.journal(), &dir.id())
+            || prepared::read_xa(dir).is_some_and(|xa| prepared::outcome(state_dir, &xa.xid).is_some())
+    })
+}
