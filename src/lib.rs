@@ -15,6 +15,7 @@ pub mod durable;
 pub mod error;
 pub mod files;
 pub mod git;
+pub mod history;
 pub mod hook;
 pub mod journal;
 pub mod json;
@@ -52,5 +53,8 @@ pub fn run() -> i32 {
         cli::Command::Recover(args) => commands::recover::run(args),
         cli::Command::Status(args) => commands::status::run(args),
         cli::Command::Hook(args) => commands::hook::run(args),
+        cli::Command::Log(args) => commands::log::run(args),
+        cli::Command::Undo(args) => commands::undo::run(args, false),
+        cli::Command::Redo(args) => commands::undo::run(args, true),
     }
 }
