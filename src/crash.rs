@@ -15,6 +15,7 @@ pub const POINTS: &[&str] = &[
     "files-moved",
     "refs-committed",
     "synced",
+    "logged",
     "recover-file",
     "recover-refs",
     "recover-synced",

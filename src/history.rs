@@ -49,6 +49,15 @@ pub struct Kept {
     pub saved: Option<PathBuf>,
 }
 
+/// Whether a batch is logged: it keeps history and changed something (a batch of verifies, or of
+/// no-ops, is not; refusals never reach here).
+pub fn logs(record: &Record) -> bool {
+    record.log.keep
+        && (!record.puts.is_empty()
+            || !record.removes.is_empty()
+            || record.refs.iter().any(|r| r.old != r.new))
+}
+
 /// Where a put's or removal's old file is kept in an entry's directory, if anywhere.
 pub fn pre_image_of_put(dir: &Path, staged: &str) -> Option<String> {
     let copied = BatchDir::copied_pre_image(staged);
@@ -173,8 +182,14 @@ pub fn prune(state: &StateDir, limit: u64) -> Result<usize> {
     let excess = ids.len().saturating_sub(limit as usize);
     ids.truncate(excess);
     for id in &ids {
-        let dir = state.log().join(id);
-        std::fs::remove_dir_all(&dir).io_context(|| format!("cannot remove '{}'", dir.display()))?;
+        // Renamed out of sight first: a crash while removing never leaves a torn entry listed.
+        let hidden = state.log().join(format!(".pruned-{id}"));
+        std::fs::rename(state.log().join(id), &hidden).io_context(|| format!("cannot prune '{id}'"))?;
+    }
+    for e in std::fs::read_dir(state.log()).into_iter().flatten().flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.starts_with(".pruned-")) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
     Ok(excess)
 }
@@ -190,6 +205,7 @@ fn entry_ids(dir: &Path) -> Result<Vec<String>> {
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.'))
         .collect();
     ids.sort();
     Ok(ids)

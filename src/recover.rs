@@ -141,7 +141,7 @@ fn roll_forward(repo: &Repo, batch: &BatchDir, record: &Record, quiet: bool) -> 
     drop(writeback);
     trace::stage("recover-refs");
     crash::point("recover-refs");
-    let logged = record.log.keep && conflicts.is_empty();
+    let logged = history::logs(record) && conflicts.is_empty();
     if logged {
         let kept = history::check_pre_images(record, batch.path(), hash, &Default::default());
         history::write_outcome(batch, history::ROLLED_FORWARD, None, kept, &mut barrier)?;

@@ -323,7 +323,8 @@ fn finish(
     moved?;
     let record = &journaled.record;
     let mut kept = Vec::new();
-    if record.log.keep {
+    let logged = history::logs(record);
+    if logged {
         let seen = journaled.planned.checked.identities();
         kept = history::check_pre_images(record, dir.path(), repo.gix.object_hash(), &seen);
         history::write_outcome(dir, history::APPLIED, None, kept.clone(), barrier)?;
@@ -331,8 +332,9 @@ fn finish(
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
-    if !record.log.keep {
+    if !logged {
         dir.remove(repo.settings.fsync)?;
+        crash::point("logged");
         return Ok(kept);
     }
     history::publish(&repo.state_dir(), dir, repo.settings.fsync)?;

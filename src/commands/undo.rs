@@ -16,7 +16,7 @@ use crate::refstore::{RefStore, RefValue};
 use crate::repo::Repo;
 use base64::Engine;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Runs `undo` (or `redo`) and returns the exit status.
 pub fn run(args: &UndoArgs, redo: bool) -> i32 {
@@ -54,18 +54,19 @@ fn undo(args: &UndoArgs, redo: bool, out: &mut ApplyResult) -> Result<String> {
     }
     let entries = history::list(&repo.state_dir())?;
     let links = Links::of(&entries);
-    let here = repo.work_tree.clone().unwrap_or_else(|| repo.git_dir.clone());
+    let here = worktree_of(&repo.git_dir, &repo.common_dir);
     let (target, links) = match (redo, &args.id) {
-        (true, _) => pick_redo(&entries, &links, &here)?,
+        (true, _) => pick_redo(&entries, &links, &here, &repo.common_dir)?,
         (false, Some(id)) => pick_by_id(&entries, &links, id)?,
-        (false, None) => pick_undo(&entries, &links, &here)?,
+        (false, None) => pick_undo(&entries, &links, &here, &repo.common_dir)?,
     };
     let record = target
         .record
         .as_ref()
         .ok_or_else(|| Error::refused(format!("batch {} has no readable record", target.id)))?;
+    let elsewhere = target.record.as_ref().is_some_and(|r| worktree_of(&r.git_dir, &repo.common_dir) != here);
     let repo = match target.place() {
-        Some(place) if place != here => {
+        Some(place) if elsewhere => {
             std::env::set_current_dir(place).map_err(|e| {
                 Error::refused(format!(
                     "cannot enter '{}', where batch {} was applied: {e}",
@@ -98,17 +99,37 @@ fn undo(args: &UndoArgs, redo: bool, out: &mut ApplyResult) -> Result<String> {
     Ok(shown)
 }
 
-/// Whether an entry is in this work tree (or bare git dir) and took effect.
-fn usable(e: &Entry, here: &Path) -> bool {
-    e.took_effect() && e.place() == Some(here)
+/// Which worktree of the repository a git dir is: its path below the common dir (`""` for the
+/// main one, `worktrees/<name>` for a linked one), so that a repository moved or copied as a
+/// whole still knows its entries as its own.
+fn worktree_of(git_dir: &Path, common_dir: &Path) -> PathBuf {
+    let name = |p: &Path| p.file_name().map(PathBuf::from).unwrap_or_default();
+    match git_dir.strip_prefix(common_dir) {
+        Ok(rest) => rest.to_path_buf(),
+        // A journal written from another path to the same repository: its worktree's name.
+        Err(_) if git_dir.parent().and_then(Path::file_name) == Some("worktrees".as_ref()) => {
+            Path::new("worktrees").join(name(git_dir))
+        }
+        Err(_) => PathBuf::new(),
+    }
+}
+
+/// Whether an entry is in this worktree and took effect.
+fn usable(e: &Entry, here: &Path, common_dir: &Path) -> bool {
+    e.took_effect() && e.record.as_ref().is_some_and(|r| worktree_of(&r.git_dir, common_dir) == here)
 }
 
 /// `undo` without ID: the newest batch here not undone, undos excluded (a redo counts as a batch).
-fn pick_undo<'e>(entries: &'e [Entry], links: &Links, here: &Path) -> Result<(&'e Entry, LogInfo)> {
+fn pick_undo<'e>(
+    entries: &'e [Entry],
+    links: &Links,
+    here: &Path,
+    common: &Path,
+) -> Result<(&'e Entry, LogInfo)> {
     let is_plain_undo = |e: &Entry| e.undoes().is_some() && e.redoes().is_none();
     let found = entries
         .iter()
-        .filter(|e| usable(e, here))
+        .filter(|e| usable(e, here, common))
         .find(|e| !is_plain_undo(e) && links.undone_by(&e.id).is_none())
         .ok_or_else(|| Error::refused("nothing to undo"))?;
     Ok((found, LogInfo { undoes: Some(found.id.clone()), ..LogInfo::default() }))
@@ -131,8 +152,13 @@ fn pick_by_id<'e>(entries: &'e [Entry], links: &Links, id: &str) -> Result<(&'e 
 
 /// `redo`: walking back from the newest entry here over redos and undone undos, the first undo
 /// not undone is re-applied (by undoing it); a plain batch on the way ends the redo chain.
-fn pick_redo<'e>(entries: &'e [Entry], links: &Links, here: &Path) -> Result<(&'e Entry, LogInfo)> {
-    for e in entries.iter().filter(|e| usable(e, here)) {
+fn pick_redo<'e>(
+    entries: &'e [Entry],
+    links: &Links,
+    here: &Path,
+    common: &Path,
+) -> Result<(&'e Entry, LogInfo)> {
+    for e in entries.iter().filter(|e| usable(e, here, common)) {
         let Some(undone) = e.undoes() else { break };
         if e.redoes().is_some() || links.undone_by(&e.id).is_some() {
             continue;
