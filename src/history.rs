@@ -74,9 +74,17 @@ pub fn pre_image_of_remove(dir: &Path, m: usize) -> Option<String> {
 /// into the log with the same identity is the one the batch checked, without reading it.
 pub type Identities = HashMap<String, (u64, i64, (i64, i64))>;
 
-/// Compares every pre-image of a finished batch with the old state the journal records; a
-/// pre-image whose identity is in `seen` (apply) is trusted, any other is hashed (recovery).
-pub fn check_pre_images(record: &Record, dir: &Path, hash: gix::hash::Kind, seen: &Identities) -> Vec<Kept> {
+/// Compares every pre-image of a finished batch (in `dir`, its batch directory) with the old
+/// state the journal records; a pre-image whose identity is in `seen` (apply) is trusted, any
+/// other is hashed (recovery). A differing one is reported where it will be once the entry is
+/// published (`entry`).
+pub fn check_pre_images(
+    record: &Record,
+    dir: &Path,
+    entry: &Path,
+    hash: gix::hash::Kind,
+    seen: &Identities,
+) -> Vec<Kept> {
     let mut kept = Vec::new();
     let mut check = |path: &str, name: Option<String>, expected: JournalBlob| {
         let found = name.as_ref().map(|n| dir.join(n));
@@ -89,7 +97,7 @@ pub fn check_pre_images(record: &Record, dir: &Path, hash: gix::hash::Kind, seen
                 path: path.to_string(),
                 expected: expected.blob.to_string(),
                 found: blob.map(|b| b.to_string()),
-                saved: found,
+                saved: name.map(|n| entry.join(n)),
             });
         }
     };

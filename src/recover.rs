@@ -143,7 +143,8 @@ fn roll_forward(repo: &Repo, batch: &BatchDir, record: &Record, quiet: bool) -> 
     crash::point("recover-refs");
     let logged = history::logs(record) && conflicts.is_empty();
     if logged {
-        let kept = history::check_pre_images(record, batch.path(), hash, &Default::default());
+        let entry = repo.state_dir().log_entry(&record.id);
+        let kept = history::check_pre_images(record, batch.path(), entry.path(), hash, &Default::default());
         history::write_outcome(batch, history::ROLLED_FORWARD, None, kept, &mut barrier)?;
     }
     barrier.add_file_system_of(&repo.common_dir);

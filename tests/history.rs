@@ -309,3 +309,29 @@ fn undo_works_in_bare_repositories_on_reftable_across_worktrees_and_without_fsyn
     repo.atomic(&["undo", &id]).expect(0);
     assert!(!wt.join("in-wt.txt").exists());
 }
+
+#[test]
+fn an_edit_after_the_recheck_is_kept_in_the_log_and_reported() {
+    let repo = Repo::new();
+    repo.write("a.txt", "old\n");
+    repo.write("b.txt", "b\n");
+    let mut cmd = repo.atomic_cmd(&["apply", "--json", "-"]);
+    cmd.env("GIT_TEST_ATOMIC_RUN_AT", "committed")
+        .env("GIT_TEST_ATOMIC_RUN", "printf 'saved late\\n' > a.txt; printf 'late b\\n' > b.txt");
+    let out: common::Outcome =
+        common::run_with_stdin(&mut cmd, b"files:\n  - write: a.txt\n    content: new\n  - delete: b.txt\n")
+            .into();
+    out.expect(0);
+    assert_eq!(repo.read("a.txt"), "new");
+    let kept = out.json()["kept"].as_array().unwrap().clone();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0]["path"], "a.txt");
+    assert_eq!(kept[0]["found"].as_str(), Some(batches::blob_id(b"saved late\n").as_str()));
+    let saved = std::fs::read_to_string(kept[0]["saved"].as_str().unwrap()).unwrap();
+    assert_eq!(saved, "saved late\n");
+    assert_eq!(log(&repo)[0]["kept"].as_array().unwrap().len(), 2);
+    // Undo brings back what the files held when they were moved: the late edits.
+    repo.atomic(&["undo"]).expect(0);
+    assert_eq!(repo.read("a.txt"), "saved late\n");
+    assert_eq!(repo.read("b.txt"), "late b\n");
+}

@@ -326,7 +326,8 @@ fn finish(
     let logged = history::logs(record);
     if logged {
         let seen = journaled.planned.checked.identities();
-        kept = history::check_pre_images(record, dir.path(), repo.gix.object_hash(), &seen);
+        let entry = repo.state_dir().log_entry(&record.id);
+        kept = history::check_pre_images(record, dir.path(), entry.path(), repo.gix.object_hash(), &seen);
         history::write_outcome(dir, history::APPLIED, None, kept.clone(), barrier)?;
     }
     make_refs_durable(repo, journaled, barrier);
