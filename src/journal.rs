@@ -192,6 +192,22 @@ mod tests {
     }
 
     #[test]
+    fn a_format_2_journal_reads_as_a_batch_that_keeps_no_history() {
+        let mut v2 = with_puts(HEADER_V2, "3");
+        let text = String::from_utf8(v2.clone()).unwrap();
+        assert!(text.contains(",\"log\":"), "the current record has the log field");
+        // A format 2 record has no `log`: strip it and recompute the checksum.
+        let body = text.lines().nth(1).unwrap();
+        let start = body.find(",\"log\":").unwrap();
+        let stripped = format!("{}}}", &body[..start]);
+        v2 = format!("{HEADER_V2}{stripped}\ncrc32 {:08x}\n", crc32fast::hash(stripped.as_bytes()))
+            .into_bytes();
+        let Journal::Intact { record, .. } = parse_journal(&v2) else { panic!("torn") };
+        assert!(!record.log.keep && record.log.undoes.is_none());
+        assert_eq!(record.puts[0].staged, "3");
+    }
+
+    #[test]
     fn a_staged_name_that_is_not_a_number_is_never_trusted() {
         for bad in ["", "../../x", "/etc/passwd", "0/..", "stage/0"] {
             assert!(matches!(parse_journal(&with_puts(HEADER, bad)), Journal::Torn), "{bad:?}");
