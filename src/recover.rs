@@ -12,6 +12,9 @@
 //! - Torn journal that still holds its intact commit record (damaged after the commit point):
 //!   neither direction is safe; the batch is left for a person (exit 3).
 //!
+//! With history (`Record::log.keep`), a batch rolled back or forward ends as a log entry saying
+//! so (history.rs): recovery is never silent.
+//!
 //! Every step accepts "already done", so recovery can itself be killed and run again.
 
 use crate::crash;

@@ -334,3 +334,20 @@ fn an_edit_after_the_recheck_is_kept_in_the_log_and_reported() {
     assert_eq!(repo.read("a.txt"), "saved late\n");
     assert_eq!(repo.read("b.txt"), "late b\n");
 }
+
+#[test]
+fn an_abandoned_batch_is_in_the_log_with_why_and_cannot_be_undone() {
+    let repo = Repo::new();
+    repo.write("a.txt", "old\n");
+    repo.crash_apply("committed", "files:\n  - write: a.txt\n    content: new\n");
+    repo.write("a.txt", "someone else\n");
+    assert_eq!(repo.atomic(&["recover"]).code, 3);
+    let id = repo.pending_batches().pop().expect("the batch waits for a person");
+    repo.atomic(&["recover", "--abandon", &id]).expect(0);
+    let entries = log(&repo);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["outcome"], "abandoned");
+    assert!(entries[0]["why"].as_str().unwrap().contains("a.txt"), "{:?}", entries[0]);
+    assert_eq!(repo.atomic(&["undo", &id]).code, 1);
+    assert_eq!(repo.read("a.txt"), "someone else\n");
+}
