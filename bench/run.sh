@@ -19,6 +19,8 @@
 #   a rename touching 1,000 files as an LSP WorkspaceEdit (--lsp) vs the same plain write batch <= 1.2
 #   two-phase: prepare + commit vs apply of the same batch, 1+1 and 10,000+10,000              <= 1.3
 #   two-phase: a 1+1 batch in two repositories (repositories:) vs its halves applied in turn   <= 2.2
+#   history on vs off (atomic.history=false), 1+1, 100+100, 10,000+10,000, files replaced     <= 1.1
+#   undo of a 10,000 + 10,000 batch vs its apply                                              <= 1.2
 set -euo pipefail
 mode=${1:-full}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -226,6 +228,48 @@ zero=$(printf '%040d' 0)
 awk -v z="$zero" '{print $0, z}' "$work/r100k/plan.refs" >"$work/r100k/plan.cas"
 pair "100,000 refs, fsync=false vs update-ref, old values" 3 1.1 \
     "$nofsync $atomic apply -q $work/r100k/batch.yaml" "git update-ref --stdin < $work/r100k/plan.cas"
+
+# History (issue 17): the same batch with history on (A) and off (B, atomic.history=false), with
+# fsync, in a copy of the template where the batch was applied once already (without history),
+# so that every put replaces a file and keeps it as a pre-image.
+nohist='GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=atomic.history GIT_CONFIG_VALUE_0=false'
+# with_template DIR CMD: the template for the next case is a copy with CMD run in it.
+with_template() {
+    rm -rf "$repos/tpl"
+    cp -a "$base_template" "$repos/tpl"
+    (cd "$repos/tpl" && bash -c "$1" >/dev/null 2>&1) || { echo "failed: $1" >&2; exit 1; }
+    template=$repos/tpl
+}
+base_template=$template
+for spec in "1 ref + 1 file:small.yaml:21" "100 refs + 100 files:m100/batch.yaml:11" \
+    "10,000 + 10,000:m10k/batch.yaml:3"; do
+    IFS=: read -r label file runs <<<"$spec"
+    want "history, $label" || continue
+    with_template "$nohist $atomic apply -q $work/$file"
+    pair "history, $label" "$runs" 1.1 "$atomic apply -q $work/$file" "$nohist $atomic apply -q $work/$file"
+    fresh
+    (cd "$run" && "$atomic" apply -q "$work/$file" >/dev/null)
+    echo "  log entry of '$label': $(du -sk "$run/.git/atomic/log" | cut -f1) KiB on disk," \
+        "journal $(cat "$run"/.git/atomic/log/*/journal | wc -c) bytes, $(ls "$run"/.git/atomic/log/* | wc -l) files"
+    clean
+    template=$base_template
+done
+# Undo of a 10,000 + 10,000 batch (A, in a copy where it was applied) against its apply (B).
+if want "undo"; then
+    us=() as=() rs=()
+    with_template "$atomic apply -q $work/m10k/batch.yaml"
+    undo_template=$template
+    for ((i = 0; i < 3; i++)); do
+        template=$undo_template
+        tu=$(timed "$atomic" undo -q)
+        template=$base_template
+        ta=$(timed "$atomic" apply -q "$work/m10k/batch.yaml")
+        us+=("$tu") as+=("$ta") rs+=("$(awk -v x="$tu" -v y="$ta" 'BEGIN {printf "%.4f", x/y}')")
+    done
+    report "undo of 10,000 + 10,000 vs its apply" 1.2 "${us[*]}" "${as[*]}" "${rs[*]}"
+    clean
+    template=$base_template
+fi
 
 want scaling || exit 0
 echo

@@ -194,6 +194,13 @@ impl Checked {
         self.files_report.push(FileReport { path: path.to_string(), action, to, old, new });
     }
 
+    /// The inode, size and mtime of every touched path at the check, for history.rs to know a
+    /// moved old file as the one checked without reading it again.
+    pub fn identities(&self) -> crate::history::Identities {
+        let key = |k: &StatKey| (k.ino, k.size as i64, k.mtime);
+        self.snapshots.iter().filter_map(|(p, k)| k.as_ref().map(|k| (p.clone(), key(k)))).collect()
+    }
+
     /// Proves that no touched path changed since [`check`] (called with git's ref locks held,
     /// just before the commit point); a change refuses the batch.
     pub fn recheck(&self) -> Result<()> {

@@ -29,6 +29,12 @@ pub enum Command {
     Commit(XidArgs),
     /// Two-phase commit: drop the batch prepared under XID.
     Abort(XidArgs),
+    /// Batches that changed something, and every recovery, newest first; with ID, that one.
+    Log(LogArgs),
+    /// Apply the inverse of a completed batch (default: the newest not undone) as a new batch.
+    Undo(UndoArgs),
+    /// Re-apply the batch most recently undone.
+    Redo(UndoArgs),
 }
 
 /// Options of `git atomic prepare`.
@@ -60,6 +66,41 @@ pub struct XidArgs {
     /// The XID the batch was prepared under.
     #[arg(long, value_name = "XID")]
     pub xid: String,
+    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<f64>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options of `git atomic log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Show this batch in full.
+    pub id: Option<String>,
+    /// Show at most N entries.
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    pub max_count: Option<usize>,
+    /// Print a JSON array of entries on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Remove the oldest entries beyond atomic.logLimit now.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Options of `git atomic undo` and `redo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The batch to undo (undo only; default: the newest not undone in this work tree).
+    pub id: Option<String>,
+    /// Check that the batch can be undone, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,

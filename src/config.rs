@@ -12,13 +12,15 @@ pub struct Settings {
     pub lock_timeout: u64,
     /// `atomic.logLimit`: completed batches kept for `log` and `undo`.
     pub log_limit: u64,
+    /// `atomic.history`: keep a log entry and the pre-images of every batch (for `log`, `undo`).
+    pub history: bool,
     /// `extensions.refStorage`: gix misreads reftable, so reads go through git there.
     pub reftable: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { fsync: true, lock_timeout: 10, log_limit: 1000, reftable: false }
+        Settings { fsync: true, lock_timeout: 10, log_limit: 1000, history: true, reftable: false }
     }
 }
 
@@ -27,7 +29,13 @@ impl Settings {
     pub fn load(repo: &gix::Repository) -> Result<Self> {
         let snapshot = repo.config_snapshot();
         let mut settings = Settings::default();
-        for key in ["atomic.fsync", "atomic.lockTimeout", "atomic.logLimit", "extensions.refStorage"] {
+        for key in [
+            "atomic.fsync",
+            "atomic.lockTimeout",
+            "atomic.logLimit",
+            "atomic.history",
+            "extensions.refStorage",
+        ] {
             if let Some(value) = snapshot.string(key) {
                 settings.set(key, &value.to_string())?;
             }
@@ -45,6 +53,7 @@ impl Settings {
             "atomic.fsync" => self.fsync = parse_bool(value).ok_or_else(bad)?,
             "atomic.locktimeout" => self.lock_timeout = value.trim().parse().map_err(|_| bad())?,
             "atomic.loglimit" => self.log_limit = value.trim().parse().map_err(|_| bad())?,
+            "atomic.history" => self.history = parse_bool(value).ok_or_else(bad)?,
             "extensions.refstorage" => self.reftable = value.trim().eq_ignore_ascii_case("reftable"),
             _ => {}
         }

@@ -15,6 +15,7 @@ pub const POINTS: &[&str] = &[
     "files-moved",
     "refs-committed",
     "synced",
+    "logged",
     "recover-file",
     "recover-refs",
     "recover-synced",
@@ -36,8 +37,24 @@ pub const TWO_PHASE_POINTS: &[&str] = &[
 static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
 static HITS: AtomicUsize = AtomicUsize::new(0);
 
+static RUN_AT: OnceLock<Option<(String, String)>> = OnceLock::new();
+
+/// Runs `GIT_TEST_ATOMIC_RUN` (a shell command) when `GIT_TEST_ATOMIC_RUN_AT=<name>`: how the
+/// tests make another program edit a file at an exact step (an edit after the recheck).
+fn run_at(name: &str) {
+    let run = RUN_AT.get_or_init(|| {
+        Some((std::env::var("GIT_TEST_ATOMIC_RUN_AT").ok()?, std::env::var("GIT_TEST_ATOMIC_RUN").ok()?))
+    });
+    if let Some((point, command)) = run
+        && point == name
+    {
+        let _ = std::process::Command::new("/bin/sh").arg("-c").arg(command).status();
+    }
+}
+
 /// Dies here, without any cleanup, if the test environment asks for it.
 pub fn point(name: &str) {
+    run_at(name);
     let target = TARGET.get_or_init(|| {
         let spec = std::env::var("GIT_TEST_ATOMIC_CRASH").ok()?;
         match spec.split_once(':') {

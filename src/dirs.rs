@@ -304,6 +304,31 @@ pub fn rename_at(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> 
     Ok(())
 }
 
+/// `renameat2(RENAME_EXCHANGE)`: swaps two names atomically (both must exist). Elsewhere than
+/// Linux it fails with `EXDEV`, so that the caller copies instead.
+pub fn exchange_at(a_dir: &OwnedFd, a: &str, b_dir: &OwnedFd, b: &str) -> io::Result<()> {
+    let (a, b) = (c_name(a)?, c_name(b)?);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: valid descriptors and NUL-terminated names.
+        check(unsafe {
+            libc::renameat2(
+                a_dir.as_raw_fd(),
+                a.as_ptr(),
+                b_dir.as_raw_fd(),
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        })?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a_dir, a, b_dir, b);
+        Err(io::Error::from_raw_os_error(libc::EXDEV))
+    }
+}
+
 /// `unlinkat` of a file or symlink.
 pub fn unlink_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
     let c = c_name(name)?;

@@ -1,7 +1,11 @@
 //! Stage 7: moves the staged files into the work tree and removes deleted ones, after the
 //! commit point, for apply and recovery alike ([`move_all`]). Every operation accepts "already
 //! done", because roll-forward repeats them after a crash: a put is done when the staged file is
-//! gone and the path holds the new content, a removal when the path is absent.
+//! gone and the path holds the new content, a removal when the path is absent. A batch that keeps
+//! history (`Record::log.keep`) moves each old file into its batch directory instead of losing
+//! it: a put exchanges the staged file with the old one (`renameat2(RENAME_EXCHANGE)`, so the
+//! path is never empty), a removal renames the file to `r<m>`; a put is then also done when the
+//! path holds the new content and the staged name holds the old file.
 
 use crate::crash;
 use crate::dirs::{self, Dir, Dirs};
@@ -66,14 +70,15 @@ pub fn move_all(
         return Ok(Vec::new());
     };
     let mut mover = Mover::new(work_tree, batch_dir, hash, policy.verify);
+    mover.keep = record.log.keep;
     let total = record.puts.len() + record.removes.len();
     let mut progress = Progress::new("Moving files", total, !policy.progress);
     let mut conflicts = Vec::new();
     let puts = record.puts.iter().map(Step::Put);
-    for step in puts.chain(record.removes.iter().map(Step::Remove)) {
+    for step in puts.chain(record.removes.iter().enumerate().map(|(m, r)| Step::Remove(m, r))) {
         let outcome = match step {
             Step::Put(put) => mover.put(put, barrier)?,
-            Step::Remove(remove) => mover.remove(remove, barrier)?,
+            Step::Remove(m, remove) => mover.remove_as(remove, m, barrier)?,
         };
         if let Outcome::Conflict(why) = outcome {
             if policy.stop_at_conflict {
@@ -97,7 +102,7 @@ pub fn move_all(
 /// One file operation of a batch, in the order [`move_all`] runs them.
 enum Step<'r> {
     Put(&'r JournalPut),
-    Remove(&'r JournalRemove),
+    Remove(usize, &'r JournalRemove),
 }
 
 /// Moves files in one work tree through directory handles ([`crate::dirs`]), opening each
@@ -108,6 +113,8 @@ pub struct Mover<'a> {
     pub hash: gix::hash::Kind,
     /// Recovery compares every path with the journal; a fresh apply already rechecked them.
     pub verify: bool,
+    /// Keep each old file in the batch directory (history) rather than unlink or replace it.
+    pub keep: bool,
     dirs: Dirs,
     /// A handle on `batch_dir`, opened at the first put.
     staged_dir: Option<Rc<OwnedFd>>,
@@ -117,7 +124,15 @@ impl<'a> Mover<'a> {
     /// A mover for the batch whose staged files are in `batch_dir`.
     pub fn new(work_tree: &'a Path, batch_dir: &Path, hash: gix::hash::Kind, verify: bool) -> Self {
         let dirs = Dirs::new(work_tree);
-        Mover { work_tree, batch_dir: batch_dir.to_path_buf(), hash, verify, dirs, staged_dir: None }
+        Mover {
+            work_tree,
+            batch_dir: batch_dir.to_path_buf(),
+            hash,
+            verify,
+            keep: false,
+            dirs,
+            staged_dir: None,
+        }
     }
 
     /// Puts a staged file into place (rename; a copy when the stage is on another file system).
@@ -145,6 +160,10 @@ impl<'a> Mover<'a> {
             if now != Some(JournalBlob::state(put.old)) && now != Some(new) {
                 return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", put.path)));
             }
+            // Exchanged before a crash: the staged name holds the old file now.
+            if self.keep && put.old.is_some() && now == Some(new) {
+                return Ok(Outcome::Done);
+            }
         }
         if let Some(conflict) = self.check_parents(&put.path, Some(barrier))? {
             return Ok(conflict);
@@ -155,6 +174,9 @@ impl<'a> Mover<'a> {
             Dir::NotADirectory(dir) => return Ok(not_a_directory(&dir)),
         };
         let name = dirs::split(&put.path).1;
+        if self.keep && put.old.is_some() {
+            return self.exchange(put, &staged_dir, &dir, &target, barrier);
+        }
         if let Err(e) = dirs::rename_at(&staged_dir, &put.staged, &dir, name) {
             if e.raw_os_error() != Some(libc::EXDEV) {
                 return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
@@ -163,6 +185,70 @@ impl<'a> Mover<'a> {
         }
         barrier.add(parent_of(&target));
         Ok(Outcome::Done)
+    }
+
+    /// Puts the staged file in place of the old one and the old one in the staged file's place,
+    /// in one `renameat2(RENAME_EXCHANGE)`. The old file gone already (apply does not look
+    /// again after its recheck) is a plain rename; the work tree on another file system copies
+    /// the old file to `p<n>` in the batch directory, then copies the new one across.
+    fn exchange(
+        &mut self,
+        put: &JournalPut,
+        staged_dir: &OwnedFd,
+        dir: &OwnedFd,
+        target: &Path,
+        barrier: &mut Barrier,
+    ) -> Result<Outcome> {
+        let name = dirs::split(&put.path).1;
+        let failed = |e: std::io::Error| Error::fatal(format!("cannot move '{}' into place: {e}", put.path));
+        match dirs::exchange_at(staged_dir, &put.staged, dir, name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                dirs::rename_at(staged_dir, &put.staged, dir, name).map_err(failed)?
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
+                copy_leaf(dir, name, staged_dir, &keep).map_err(failed)?;
+                copy_across(staged_dir, &put.staged, dir, name, target, barrier)?;
+            }
+            Err(e) => return Err(failed(e)),
+        }
+        barrier.add(parent_of(target));
+        barrier.add(self.batch_dir.clone());
+        Ok(Outcome::Done)
+    }
+
+    /// Removes a file, keeping it as `r<m>` in the batch directory when the batch keeps history
+    /// (`m`: its index among the removals); see [`Mover::remove`].
+    pub fn remove_as(&mut self, remove: &JournalRemove, m: usize, barrier: &mut Barrier) -> Result<Outcome> {
+        if !self.keep {
+            return self.remove(remove, barrier);
+        }
+        if let Some(conflict) = self.check_parents(&remove.path, None)? {
+            return Ok(conflict);
+        }
+        if self.verify {
+            let now = self.state_of(&paths::on_disk(self.work_tree, &remove.path))?;
+            if now != Some(FileState::Absent) && now != Some(JournalBlob::state(Some(remove.old))) {
+                return Ok(Outcome::Conflict(format!("'{}' was changed by someone else", remove.path)));
+            }
+        }
+        if let Dir::Open(dir) = self.dir_of(&remove.path)? {
+            let staged_dir = self.staged_dir()?;
+            let name = dirs::split(&remove.path).1;
+            let keep = crate::state::BatchDir::removed_pre_image(m);
+            let kept = match dirs::rename_at(&dir, name, &staged_dir, &keep) {
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_leaf(&dir, name, &staged_dir, &keep),
+                other => other,
+            };
+            match kept {
+                Ok(()) => barrier.add(self.batch_dir.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A conflict or a directory in its place: the unlink below reports it.
+                Err(_) => {}
+            }
+        }
+        self.remove(remove, barrier)
     }
 
     /// Removes a file and then each parent directory this leaves empty, up to the work-tree root.
@@ -307,4 +393,19 @@ fn copy_across(
     let _ = dirs::unlink_at(staged_dir, staged);
     barrier.add(parent_of(target));
     Ok(())
+}
+
+/// Copies the file or symlink `name` of `from` to `to_name` in `to` (made private, then given the
+/// source's permissions) and syncs it: a pre-image kept across file systems.
+fn copy_leaf(from: &OwnedFd, name: &str, to: &OwnedFd, to_name: &str) -> std::io::Result<()> {
+    let _ = dirs::unlink_at(to, to_name);
+    let stat = dirs::stat_at(from, name)?.ok_or(std::io::ErrorKind::NotFound)?;
+    if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return dirs::symlink_at(&dirs::read_link_at(from, name)?, to, to_name);
+    }
+    let mut source = dirs::open_file_at(from, name)?;
+    let mut copy = dirs::create_file_at(to, to_name, 0o600)?;
+    std::io::copy(&mut source, &mut copy)?;
+    copy.set_permissions(source.metadata()?.permissions())?;
+    copy.sync_all()
 }

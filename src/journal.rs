@@ -2,7 +2,7 @@
 //! it back. Layout (docs/journal.md; the record's types are in record.rs):
 //!
 //! ```text
-//! git-atomic journal 2\n
+//! git-atomic journal 3\n
 //! <one line of JSON: the Record>\n
 //! crc32 <8 hex digits of the JSON line's bytes>\n
 //! commit <id> <8 hex digits of crc32("commit <id>")>\n     <- appended at the commit point
@@ -10,8 +10,8 @@
 //!
 //! A journal whose checksum does not match was torn by a crash while being written: it never
 //! reached its barrier, so the batch never passed prepare and it is rolled back. The batch is
-//! committed exactly when the commit line is present and intact. Format 1 (`git-atomic journal
-//! 1`) is still read.
+//! committed exactly when the commit line is present and intact. Formats 1 and 2 (`git-atomic
+//! journal 1`/`2`) are still read.
 
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
@@ -20,8 +20,11 @@ use crate::state;
 use std::io::Write;
 use std::path::Path;
 
-/// The header of the format this version writes: 2, since staged files sit beside the journal.
-const HEADER: &str = "git-atomic journal 2\n";
+/// The header of the format this version writes: 3, since the record holds what the history log
+/// needs (`Record::log`).
+const HEADER: &str = "git-atomic journal 3\n";
+/// Format 2: staged files beside the journal, no history; still read.
+const HEADER_V2: &str = "git-atomic journal 2\n";
 /// Format 1 kept staged files in a `stage/` subdirectory of the batch; still read, for a batch
 /// interrupted under an earlier git-atomic.
 const HEADER_V1: &str = "git-atomic journal 1\n";
@@ -115,12 +118,12 @@ pub fn has_commit_record(path: &Path, id: &str) -> bool {
 }
 
 fn parse_journal(bytes: &[u8]) -> Journal {
-    let (rest, version) =
-        match (bytes.strip_prefix(HEADER.as_bytes()), bytes.strip_prefix(HEADER_V1.as_bytes())) {
-            (Some(rest), _) => (rest, 2),
-            (None, Some(rest)) => (rest, 1),
-            (None, None) => return Journal::Torn,
-        };
+    let headers = [(HEADER, 3), (HEADER_V2, 2), (HEADER_V1, 1)];
+    let Some((rest, version)) =
+        headers.iter().find_map(|(h, v)| bytes.strip_prefix(h.as_bytes()).map(|rest| (rest, *v)))
+    else {
+        return Journal::Torn;
+    };
     let mut lines = rest.split_inclusive(|&b| b == b'\n');
     let (Some(body), Some(check)) = (lines.next(), lines.next()) else {
         return Journal::Torn;
@@ -160,6 +163,7 @@ mod tests {
             refs: vec![],
             puts: vec![],
             removes: vec![],
+            log: Default::default(),
         }
     }
 
@@ -185,6 +189,22 @@ mod tests {
         assert_eq!(record.puts[0].staged, "stage/7");
         let Journal::Intact { record, .. } = parse_journal(&with_puts(HEADER, "7")) else { panic!("torn") };
         assert_eq!(record.puts[0].staged, "7");
+    }
+
+    #[test]
+    fn a_format_2_journal_reads_as_a_batch_that_keeps_no_history() {
+        let mut v2 = with_puts(HEADER_V2, "3");
+        let text = String::from_utf8(v2.clone()).unwrap();
+        assert!(text.contains(",\"log\":"), "the current record has the log field");
+        // A format 2 record has no `log`: strip it and recompute the checksum.
+        let body = text.lines().nth(1).unwrap();
+        let start = body.find(",\"log\":").unwrap();
+        let stripped = format!("{}}}", &body[..start]);
+        v2 = format!("{HEADER_V2}{stripped}\ncrc32 {:08x}\n", crc32fast::hash(stripped.as_bytes()))
+            .into_bytes();
+        let Journal::Intact { record, .. } = parse_journal(&v2) else { panic!("torn") };
+        assert!(!record.log.keep && record.log.undoes.is_none());
+        assert_eq!(record.puts[0].staged, "3");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct ApplyResult {
     /// A cross-repository batch (SPEC §9): each repository's refs and files (`.`: this one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<RepositoryLine>,
+    /// Old files that an edit changed after the recheck: their content is kept in the log.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<crate::history::Kept>,
     /// The batch's ref count for the one-line summary; `refs` is only filled for `--json`, as
     /// 100,000 ref lines held through the whole apply would be its largest allocation.
     #[serde(skip)]

@@ -15,6 +15,7 @@ pub mod durable;
 pub mod error;
 pub mod files;
 pub mod git;
+pub mod history;
 pub mod hook;
 pub mod journal;
 pub mod json;
@@ -59,5 +60,8 @@ pub fn run() -> i32 {
         cli::Command::Prepare(args) => commands::twophase::prepare(args),
         cli::Command::Commit(args) => commands::twophase::commit(args),
         cli::Command::Abort(args) => commands::twophase::abort(args),
+        cli::Command::Log(args) => commands::log::run(args),
+        cli::Command::Undo(args) => commands::undo::run(args, false),
+        cli::Command::Redo(args) => commands::undo::run(args, true),
     }
 }

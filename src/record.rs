@@ -19,6 +19,24 @@ pub struct Record {
     pub refs: Vec<RefChange>,
     pub puts: Vec<JournalPut>,
     pub removes: Vec<JournalRemove>,
+    /// What the history log needs (format 3); a format 1 or 2 journal reads as keeping nothing.
+    #[serde(default)]
+    pub log: Box<LogInfo>,
+}
+
+/// What `git atomic log` and `undo` need beyond recovery: whether the batch keeps pre-images
+/// (`atomic.history`), which put+removal pairs were renames, and its undo/redo links.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// Keep each old file (moved into the batch directory, not unlinked) and log the batch.
+    pub keep: bool,
+    /// `(from, to)` of each rename, for the log to show it as one entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renames: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redoes: Option<String>,
 }
 
 /// The verb of a ref entry.

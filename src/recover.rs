@@ -12,12 +12,16 @@
 //! - Torn journal that still holds its intact commit record (damaged after the commit point):
 //!   neither direction is safe; the batch is left for a person (exit 3).
 //!
+//! With history (`Record::log.keep`), a batch rolled back or forward ends as a log entry saying
+//! so (history.rs): recovery is never silent.
+//!
 //! Every step accepts "already done", so recovery can itself be killed and run again.
 
 use crate::crash;
 use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::files::{self, Policy};
+use crate::history;
 use crate::journal::{self, Journal};
 use crate::leftovers;
 use crate::lock::BatchLock;
@@ -64,7 +68,8 @@ pub fn recover_one(repo: &Repo, batch: &BatchDir, quiet: bool) -> Result<Recover
         Journal::Torn if journal::has_commit_record(&journal_path, &id) => needs_attention(batch, id),
         Journal::Torn => {
             // The journal never reached its barrier, so update-ref was never started.
-            batch.remove(repo.settings.fsync)?;
+            let why = "interrupted while its journal was being written; nothing was changed";
+            log_roll_back(repo, batch, repo.settings.history, why)?;
             Ok(Recovered { id, action: Action::RolledBack })
         }
         Journal::Intact { record, committed: false } => {
@@ -72,7 +77,8 @@ pub fn recover_one(repo: &Repo, batch: &BatchDir, quiet: bool) -> Result<Recover
             let current = || open_worktree(repo, &repo.git_dir, repo.work_tree.as_ref());
             let target = open_target(repo, &record).or_else(|_| current())?;
             leftovers::remove_own_locks(&target, &record, batch, false)?;
-            batch.remove(repo.settings.fsync)?;
+            let why = "interrupted before its commit point; nothing was changed";
+            log_roll_back(repo, batch, record.log.keep, why)?;
             Ok(Recovered { id, action: Action::RolledBack })
         }
         Journal::Intact { record, committed: true } => roll_forward(repo, batch, &record, quiet),
@@ -138,6 +144,12 @@ fn roll_forward(repo: &Repo, batch: &BatchDir, record: &Record, quiet: bool) -> 
     drop(writeback);
     trace::stage("recover-refs");
     crash::point("recover-refs");
+    let logged = history::logs(record) && conflicts.is_empty();
+    if logged {
+        let entry = repo.state_dir().log_entry(&record.id);
+        let kept = history::check_pre_images(record, batch.path(), entry.path(), hash, &Default::default());
+        history::write_outcome(batch, history::ROLLED_FORWARD, None, kept, &mut barrier)?;
+    }
     barrier.add_file_system_of(&repo.common_dir);
     barrier.flush()?;
     trace::stage("recover-sync");
@@ -145,8 +157,24 @@ fn roll_forward(repo: &Repo, batch: &BatchDir, record: &Record, quiet: bool) -> 
     if !conflicts.is_empty() {
         return keep_for_attention(batch, record.id.clone(), conflicts);
     }
-    batch.remove(repo.settings.fsync)?;
+    match logged {
+        true => history::publish(&repo.state_dir(), batch, repo.settings.fsync)?,
+        false => batch.remove(repo.settings.fsync)?,
+    }
     Ok(Recovered { id: record.id.clone(), action: Action::RolledForward })
+}
+
+/// Ends a rolled-back batch: with history, its staged contents go and the rest becomes a log
+/// entry saying why (a recovery is never silent); without, the directory is removed.
+fn log_roll_back(repo: &Repo, batch: &BatchDir, keep: bool, why: &str) -> Result<()> {
+    if !keep {
+        return batch.remove(repo.settings.fsync);
+    }
+    history::remove_staged(batch);
+    let mut barrier = Barrier::new(repo.settings.fsync);
+    history::write_outcome(batch, history::ROLLED_BACK, Some(why.to_string()), Vec::new(), &mut barrier)?;
+    barrier.flush()?;
+    history::publish(&repo.state_dir(), batch, repo.settings.fsync)
 }
 
 /// Starts bringing every changed ref to its new value, in one update-ref transaction whose old

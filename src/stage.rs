@@ -9,7 +9,7 @@ use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::journal;
 use crate::paths;
-use crate::record::{FileState, JournalBlob, JournalPut, Mode, Record};
+use crate::record::{FileState, JournalBlob, JournalPut, LogInfo, Mode, Record};
 use crate::state::{BatchDir, StateDir};
 use crate::validate::NewContent;
 use std::borrow::Cow;
@@ -78,15 +78,20 @@ fn planned_blob(put: &Put, dirs: Option<&Dirs>, repo: &gix::Repository) -> Resul
 /// Stage 5: creates the batch directory and writes the journal of `planned` (see
 /// [`journal::write`]): from here on recovery can undo or finish the batch. The ref changes move
 /// from the batch into the record.
-pub fn journal(mut planned: Planned, git_dir: &Path, barrier: &mut Barrier) -> Result<Journaled> {
+pub fn journal(
+    mut planned: Planned,
+    git_dir: &Path,
+    log: LogInfo,
+    barrier: &mut Barrier,
+) -> Result<Journaled> {
     planned.batch_dir.create(barrier)?;
-    let record = record_of(&mut planned, git_dir);
+    let record = record_of(&mut planned, git_dir, log);
     journal::write(&record, &planned.batch_dir.journal(), barrier)?;
     Ok(Journaled { planned, record })
 }
 
 /// The record of a planned batch; the ref changes move from the batch into it.
-fn record_of(planned: &mut Planned, git_dir: &Path) -> Record {
+fn record_of(planned: &mut Planned, git_dir: &Path, log: LogInfo) -> Record {
     let refs = std::mem::take(&mut planned.checked.batch.refs);
     let checked = &planned.checked;
     Record {
@@ -97,6 +102,7 @@ fn record_of(planned: &mut Planned, git_dir: &Path) -> Record {
         refs,
         puts: planned.puts.clone(),
         removes: checked.removes.clone(),
+        log: Box::new(log),
     }
 }
 

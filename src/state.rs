@@ -10,6 +10,9 @@
 //!     <n>                 the new content of put n (stage/<n> in format 1)
 //!     update-ref.pid      its git update-ref's pid, for recovery
 //!     conflict            why recovery could not finish it
+//!     <n> / p<n>, r<m>    after the moves: the old file of put n, of removal m (pre-images)
+//!     outcome             the history entry's outcome, written just before the move into log/
+//!   log/<id>/             a finished batch's history entry: the batch directory, renamed
 //!   abandoned/<id>/       a batch given up with `recover --abandon`
 //!   prepared/<id>/        a batch prepared for two-phase commit (prepared.rs): as a batch
 //!                         directory, plus `xa` (its XID and since when)
@@ -50,6 +53,21 @@ impl StateDir {
     /// `atomic/batches/`, which holds one directory per running or interrupted batch.
     pub fn batches(&self) -> PathBuf {
         self.root.join("batches")
+    }
+
+    /// `atomic/log/`: one directory per history entry (history.rs), named by batch id.
+    pub fn log(&self) -> PathBuf {
+        self.root.join("log")
+    }
+
+    /// `atomic/abandoned/`: batches given up with `recover --abandon` (listed by `log` too).
+    pub fn abandoned(&self) -> PathBuf {
+        self.root.join("abandoned")
+    }
+
+    /// The history entry of batch `id` (which may not exist).
+    pub fn log_entry(&self, id: &str) -> BatchDir {
+        BatchDir { path: self.log().join(id) }
     }
 
     /// The directory of batch `id` (which may not exist).
@@ -176,6 +194,23 @@ impl BatchDir {
     /// `conflict`: why recovery could not finish the batch, one reason a line (for `status`).
     pub fn conflict(&self) -> PathBuf {
         self.path.join("conflict")
+    }
+
+    /// `outcome`: the history entry's outcome (history.rs), written as the batch finishes.
+    pub fn outcome(&self) -> PathBuf {
+        self.path.join("outcome")
+    }
+
+    /// The name (in this directory) of put `n`'s old file when it had to be copied here (the
+    /// work tree on another file system); otherwise the old file is exchanged with the staged one
+    /// and keeps the staged name.
+    pub fn copied_pre_image(n: &str) -> String {
+        format!("p{n}")
+    }
+
+    /// The name (in this directory) of removal `m`'s old file.
+    pub fn removed_pre_image(m: usize) -> String {
+        format!("r{m}")
     }
 
     /// Creates the directory, adding to the barrier every directory entry that is new (on the

@@ -25,7 +25,7 @@ use crate::leftovers;
 use crate::lock::BatchLock;
 use crate::paths::{self, Found};
 use crate::prepared::{self, Outcome};
-use crate::record::{JournalBlob, Record};
+use crate::record::{JournalBlob, LogInfo, Record};
 use crate::recover::{self, Action, Recovered};
 use crate::refs::{self, PreparedRefs};
 use crate::repo::Repo;
@@ -51,14 +51,15 @@ pub fn prepare(
     let planned = stage::plan(checked, &state_dir, &repo.gix)?;
     let dir = planned.batch_dir.clone();
     let mut barrier = Barrier::new(repo.settings.fsync);
-    let staged = stage::journal(planned, &repo.git_dir, &mut barrier).and_then(|journaled| {
-        crash::point("xa-journaled");
-        // The xa record rides on barrier 2, with the staged contents.
-        prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
-        let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
-        crash::point("xa-staged");
-        Ok(journaled)
-    });
+    let staged =
+        stage::journal(planned, &repo.git_dir, LogInfo::default(), &mut barrier).and_then(|journaled| {
+            crash::point("xa-journaled");
+            // The xa record rides on barrier 2, with the staged contents.
+            prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
+            let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
+            crash::point("xa-staged");
+            Ok(journaled)
+        });
     let journaled = staged.inspect_err(|_| {
         let _ = dir.remove(repo.settings.fsync);
     })?;

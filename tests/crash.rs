@@ -29,16 +29,50 @@ use common::Repo;
 use git_atomic::crash::POINTS;
 use model::{Seen, State, judge, leftovers, observe};
 use procs::{Ended, recover, run_atomic};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Checks the invariant: no leftovers, and exactly the before- or the after-state.
+/// Checks the invariant: no leftovers, exactly the before- or the after-state, and a history log
+/// that agrees (issue 17).
 fn check(repo: &Repo, before: &State, after: &State) -> Result<Seen, String> {
     let left = leftovers(&repo.dir);
     if !left.is_empty() {
         return Err(format!("left behind:\n  {}", left.join("\n  ")));
     }
-    judge(&observe(repo), before, after)
+    let seen = judge(&observe(repo), before, after)?;
+    log_agrees(repo, seen, before != after)?;
+    Ok(seen)
+}
+
+/// The log entries of `repo` whose batch took effect.
+fn effective_entries(repo: &Repo) -> usize {
+    let entries = std::fs::read_dir(repo.dir.join(".git/atomic/log")).into_iter().flatten().flatten();
+    let outcomes = entries.filter_map(|e| std::fs::read_to_string(e.path().join("outcome")).ok());
+    outcomes.filter(|o| o.contains("\"applied\"") || o.contains("\"rolled-forward\"")).count()
+}
+
+/// Starts counting `repo`'s log afresh (its directory was replaced by a copy).
+fn log_baseline(repo: &Repo) {
+    EFFECTIVE.lock().unwrap().insert(repo.dir.clone(), effective_entries(repo));
+}
+
+/// How many log entries that took effect each repository had at its last check (a repository
+/// copied from a fixture starts with none).
+static EFFECTIVE: std::sync::Mutex<BTreeMap<std::path::PathBuf, usize>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// The log agrees with the repository: a batch that shows (and changed something) added exactly
+/// one entry that took effect (applied or rolled forward), one that does not show added none.
+fn log_agrees(repo: &Repo, seen: Seen, changes: bool) -> Result<(), String> {
+    let now = effective_entries(repo);
+    let mut map = EFFECTIVE.lock().unwrap();
+    let was = map.insert(repo.dir.clone(), now).unwrap_or(0);
+    let want = was + usize::from(changes && seen == Seen::After);
+    match now == want || !changes {
+        true => Ok(()),
+        false => Err(format!("the log has {now} entries that took effect, {want} expected ({seen:?})")),
+    }
 }
 
 /// Runs `recover` to completion (exit 0 required), then checks the invariant.
@@ -386,6 +420,7 @@ fn sweep(
         for k in 1..=max_k {
             procs::rm_rf(&work.dir);
             procs::cp_a(pristine, &work.dir);
+            log_baseline(work);
             let traced = procs::run_straced(work, args, syscall, k);
             runs += 1;
             let result = if traced.injected {

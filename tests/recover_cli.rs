@@ -81,7 +81,7 @@ fn a_batch_journaled_in_format_1_is_finished() {
     }
     let journal = std::fs::read_to_string(dir.join("journal")).unwrap();
     let mut lines: Vec<&str> = journal.lines().collect();
-    assert_eq!(lines[0], "git-atomic journal 2", "this test rewrites the current format");
+    assert_eq!(lines[0], "git-atomic journal 3", "this test rewrites the current format");
     lines[0] = "git-atomic journal 1";
     std::fs::write(dir.join("journal"), lines.join("\n") + "\n").unwrap();
 

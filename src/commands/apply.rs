@@ -12,12 +12,13 @@ use crate::durable::{Barrier, Writeback};
 use crate::error::{Error, Kind, Result};
 use crate::files::{self, Policy};
 use crate::git::UpdateRefProcess;
+use crate::history;
 use crate::journal;
 use crate::json::{self, ApplyResult, FileLine, RefLine};
 use crate::lock;
 use crate::lsp;
 use crate::parse;
-use crate::record::RefChange;
+use crate::record::{LogInfo, RefChange};
 use crate::recover::{self, Action};
 use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs, Preparing};
 use crate::refstore::RefValue;
@@ -85,50 +86,66 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) 
     };
     drop(bytes);
     trace::stage("parse");
+    apply_file(&repo, args, file, LogInfo::default(), out)
+}
+
+/// Applies a parsed batch: the whole pipeline after parsing, for `apply` and for `undo`/`redo`
+/// (whose `links` name the batch they undo or redo).
+pub fn apply_file(
+    repo: &Repo,
+    args: &ApplyArgs,
+    file: parse::BatchFile,
+    links: LogInfo,
+    out: &mut ApplyResult,
+) -> Result<()> {
+    let log = LogInfo { keep: repo.settings.history, renames: renames_of(&file), ..links };
     let label = BatchLabel::new(&file, args.message.clone());
     if !file.repositories.is_empty() {
-        return apply_across(args, &repo, file, label, out);
+        return apply_across(args, repo, file, label, out);
     }
-    let update_ref = start_update_ref(&repo, &file, &label, args.dry_run)?;
+    let update_ref = start_update_ref(repo, &file, &label, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
-    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-    recover_interrupted(&repo, &lock, args.quiet)?;
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, repo))?;
+    recover_interrupted(repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
     let options = validate::Options { allow_source_outside: args.allow_source_outside };
-    let (batch, ref_refusals) = validate::validate_with(file, &repo, label, options)?;
+    let (batch, ref_refusals) = validate::validate_with(file, repo, label, options)?;
     trace::stage("validate");
     out.id = Some(batch.id.clone());
     out.ref_count = batch.refs.len();
     if args.json {
         out.refs = ref_lines(&batch);
     }
-    let checked = check_preconditions(batch, ref_refusals, &repo, args.dry_run, out)?;
+    let checked = check_preconditions(batch, ref_refusals, repo, args.dry_run, out)?;
     crate::prepared::refuse_reserved(&repo.state_dir(), &checked)?;
     trace::stage("check");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
     if args.dry_run {
-        dry_run_refs(&repo, update_ref, &planned.checked)?;
+        dry_run_refs(repo, update_ref, &planned.checked)?;
         out.files = file_lines(&planned.checked);
         out.status = "would-apply";
         return Ok(());
     }
     let mut barrier = Barrier::new(repo.settings.fsync);
-    let journaled = journal_batch(&repo, planned, &mut barrier)?;
+    let journaled = journal_batch(repo, planned, log, &mut barrier)?;
     let writeback = Writeback::for_refs(repo.settings.fsync, journaled.record.refs.len(), &repo.common_dir);
-    let (prepared, staged) = prepare_and_stage(&repo, update_ref, &journaled, &mut barrier)?;
+    let (prepared, staged) = prepare_and_stage(repo, update_ref, &journaled, &mut barrier)?;
     trace::stage("prepare-refs");
     crash::point("prepared");
-    let committing = commit_point(&repo, &journaled, prepared, staged)?;
+    let committing = commit_point(repo, &journaled, prepared, staged)?;
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.
-    let moved = move_files(&repo, &journaled, &mut barrier, args.quiet);
-    let exiting_git = settle_refs(&repo, &journaled, committing, args.quiet)?;
+    let moved = move_files(repo, &journaled, &mut barrier, args.quiet);
+    let exiting_git = settle_refs(repo, &journaled, committing, args.quiet)?;
     drop(writeback);
     trace::stage("commit-refs");
-    finish(&repo, &journaled, moved, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
+    let kept =
+        finish(repo, &journaled, moved, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
     drop(exiting_git);
     trace::stage("finish");
+    report_kept(&kept, args.quiet || args.json);
+    out.kept = kept;
     out.files = file_lines(&journaled.planned.checked);
     out.status = "applied";
     drop(lock);
@@ -249,9 +266,9 @@ pub fn read_batch(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
 }
 
 /// Writes the journal (creating the batch directory); on failure nothing is left behind.
-fn journal_batch(repo: &Repo, planned: Planned, barrier: &mut Barrier) -> Result<Journaled> {
+fn journal_batch(repo: &Repo, planned: Planned, log: LogInfo, barrier: &mut Barrier) -> Result<Journaled> {
     let dir = planned.batch_dir.clone();
-    let journaled = stage::journal(planned, &repo.git_dir, barrier).inspect_err(|_| {
+    let journaled = stage::journal(planned, &repo.git_dir, log, barrier).inspect_err(|_| {
         let _ = dir.remove(false);
     })?;
     crash::point("journaled");
@@ -415,17 +432,70 @@ fn move_files(repo: &Repo, journaled: &Journaled, barrier: &mut Barrier, quiet: 
     Ok(())
 }
 
-/// Once refs and files are in place: one barrier for both, and the journal cleared.
-fn finish(repo: &Repo, journaled: &Journaled, moved: Result<()>, barrier: &mut Barrier) -> Result<()> {
+/// Once refs and files are in place: one barrier for both (with the history entry's `outcome`),
+/// then the batch directory becomes a log entry (history.rs), or is removed without history.
+/// Returns the old files that were not what the batch checked (kept in the log).
+fn finish(
+    repo: &Repo,
+    journaled: &Journaled,
+    moved: Result<()>,
+    barrier: &mut Barrier,
+) -> Result<Vec<history::Kept>> {
     let dir = &journaled.planned.batch_dir;
     if !dir.journal().exists() {
-        return Ok(()); // finished by the roll-forward of a failed commit, the moves included
+        return Ok(Vec::new()); // finished by the roll-forward of a failed commit, the moves included
     }
     moved?;
+    let record = &journaled.record;
+    let mut kept = Vec::new();
+    let logged = history::logs(record);
+    if logged {
+        let seen = journaled.planned.checked.identities();
+        let entry = repo.state_dir().log_entry(&record.id);
+        kept = history::check_pre_images(record, dir.path(), entry.path(), repo.gix.object_hash(), &seen);
+        history::write_outcome(dir, history::APPLIED, None, kept.clone(), barrier)?;
+    }
     make_refs_durable(repo, journaled, barrier);
     barrier.flush()?;
     crash::point("synced");
-    dir.remove(repo.settings.fsync)
+    if !logged {
+        dir.remove(repo.settings.fsync)?;
+        crash::point("logged");
+        return Ok(kept);
+    }
+    history::publish(&repo.state_dir(), dir, repo.settings.fsync)?;
+    crash::point("logged");
+    history::prune(&repo.state_dir(), repo.settings.log_limit)?;
+    Ok(kept)
+}
+
+/// Warns of each old file that an edit changed after the recheck: its content is in the log.
+fn report_kept(kept: &[history::Kept], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for k in kept {
+        let saved = k
+            .saved
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "nowhere: it had gone".into());
+        eprintln!(
+            "warning: '{}' changed after the batch checked it; what it held is kept in the log ({saved})",
+            k.path
+        );
+    }
+}
+
+/// The `(from, to)` of each rename of a batch, for its log entry.
+fn renames_of(file: &parse::BatchFile) -> Vec<(String, String)> {
+    file.files
+        .iter()
+        .filter_map(|f| match f {
+            parse::FileEntry::Rename { path, to, .. } => Some((path.clone(), to.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Adds what git wrote for the refs to the barrier (git syncs no ref by itself). Even one ref

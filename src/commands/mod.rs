@@ -2,9 +2,11 @@
 
 pub mod apply;
 pub mod hook;
+pub mod log;
 pub mod recover;
 pub mod status;
 pub mod twophase;
+pub mod undo;
 
 use crate::error::{Error, Kind, Result};
 use crate::lock::BatchLock;
