@@ -154,7 +154,6 @@ pub fn note_own_locks<'a>(
     batch: &BatchDir,
 ) -> Result<()> {
     use std::fmt::Write as _;
-    let pid_file = batch.update_ref_pid();
     let floor = lock_floor(batch);
     let mut note = String::from("\n");
     let mut count = 0;
@@ -172,6 +171,19 @@ pub fn note_own_locks<'a>(
         }
     }
     let _ = writeln!(note, "end {count}");
+    append_note(batch, &note)
+}
+
+/// Notes that the batch's latest update-ref holds no lock: it refused to prepare and released
+/// whatever it had taken. A later recovery then takes every lock on the batch's refs for
+/// someone else's, as after [`note_own_locks`].
+pub fn note_no_locks(batch: &BatchDir) -> Result<()> {
+    append_note(batch, "\nend 0\n")
+}
+
+/// Appends a note to `update-ref.pid`, keeping its mtime (the floor).
+fn append_note(batch: &BatchDir, note: &str) -> Result<()> {
+    let pid_file = batch.update_ref_pid();
     let cannot =
         |e: std::io::Error| crate::error::Error::fatal(format!("cannot write '{}': {e}", pid_file.display()));
     let mut file = std::fs::OpenOptions::new().append(true).open(&pid_file).map_err(cannot)?;

@@ -72,7 +72,12 @@ fn a_lock_taken_after_the_batch_released_its_own_is_never_removed() {
             } else {
                 out.expect(3);
                 assert_eq!(repo.pending_batches().len(), 1, "kept for later: {case}");
-                std::fs::remove_file(&lock).unwrap(); // the other git gives up
+                // The other git gives up, and takes the lock again after recovery's git refused.
+                std::fs::remove_file(&lock).unwrap();
+                take_lock_as_git_would(&lock, &content);
+                repo.atomic(&["recover"]).expect(3);
+                assert_eq!(std::fs::read_to_string(&lock).ok(), Some(content.clone()), "again: {case}");
+                std::fs::remove_file(&lock).unwrap();
                 repo.atomic(&["recover"]).expect(0);
                 assert_eq!(repo.rev("main"), new, "{case}");
                 assert_eq!(repo.read("a.txt"), "batch\n", "{case}");
