@@ -1,6 +1,7 @@
 //! Named crash points for the crash tests. `GIT_TEST_ATOMIC_CRASH=<point>` (git's own
 //! `GIT_TEST_*` convention) makes the process SIGKILL itself when it reaches `<point>`;
-//! `<point>:<n>` waits for the n-th time. Unset, a crash point costs one cached lookup.
+//! `<point>:<n>` waits for the n-th time; with `GIT_TEST_ATOMIC_CRASH_GROUP` set, the whole
+//! process group dies. Unset, a crash point costs one cached lookup.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,9 +67,13 @@ pub fn point(name: &str) {
         && point == name
         && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *nth
     {
-        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+        // `GIT_TEST_ATOMIC_CRASH_GROUP` kills the whole process group (the test makes one):
+        // git's update-ref then dies too, holding its locks, as after a SIGKILL of a service.
+        let group = std::env::var_os("GIT_TEST_ATOMIC_CRASH_GROUP").is_some();
+        let pid = if group { 0 } else { std::process::id() as libc::pid_t };
+        // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! into place whose data never reached the disk.
 
 use crate::error::{IoContext, Result};
-use crate::record::{Record, RefVerb};
+use crate::record::{Record, RefChange, RefVerb};
 use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::state::BatchDir;
@@ -52,15 +52,18 @@ fn file_content(value: &RefValue) -> Option<String> {
     }
 }
 
-/// Removes lock files that the batch's own (dead) update-ref left: a lock is ours when it is
-/// on one of the batch's refs (HEAD too when the batch updates or verifies HEAD's branch, or
-/// `packed-refs`), was made since our update-ref started (see [`lock_floor`]), and holds what
-/// git's write of the batch's new value may leave (see [`cut_short_from`]: nothing, a prefix,
-/// all of it, zeros after a power cut). Any other lock on those refs is reported,
-/// never deleted. A `packed-refs.new` that a dead git left while it held `packed-refs.lock` goes
-/// with that lock: git creates it exclusively, so a stale one would fail every later rewrite of
-/// `packed-refs`, our own roll-forward included. Reftable stacks get the same treatment for
-/// `tables.list.lock`.
+/// Removes lock files that the batch's own (dead) update-ref left. When git said `prepare: ok`,
+/// the locks it held then were noted (see [`note_own_locks`]): exactly those files are ours, by
+/// inode and mtime, and any other is someone else's, whatever it holds. Without that note (git
+/// killed while preparing, a journal of an older git-atomic, a power cut that lost the note), a
+/// lock is ours when it is on one of the batch's refs (HEAD too when the batch updates or
+/// verifies HEAD's branch, or `packed-refs`), was made since our update-ref started (see
+/// [`lock_floor`]), and holds what git's write of the batch's new value may leave (see
+/// [`cut_short_from`]: nothing, a prefix, all of it, zeros after a power cut). Any other lock on
+/// those refs is reported, never deleted. A `packed-refs.new` that a dead git left while it held
+/// `packed-refs.lock` goes with that lock: git creates it exclusively, so a stale one would fail
+/// every later rewrite of `packed-refs`, our own roll-forward included. Reftable stacks get the
+/// same treatment for `tables.list.lock`.
 pub fn remove_own_locks(
     target: &Repo,
     record: &Record,
@@ -68,52 +71,167 @@ pub fn remove_own_locks(
     committed: bool,
 ) -> Result<Vec<String>> {
     let floor = lock_floor(batch);
-    let dirs = target.ref_dirs();
-    let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
-    for r in record.refs.iter().filter(|r| r.via_git) {
-        let content = file_content(&r.new);
-        for name in [&r.name, &r.target] {
-            candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
+    let noted = noted_locks(batch);
+    let ours = |lock: &Path, meta: &std::fs::Metadata, new_content: Option<&str>| match &noted {
+        Some(ids) => ids.contains(&LockId::of(meta)),
+        None => {
+            // git writes a lock's id and its newline in two writes: a kill between them leaves
+            // a prefix of the new value, which is as much ours as the whole of it.
+            let content = std::fs::read(lock).unwrap_or_default();
+            is_recent(meta, floor) && cut_short_from(&content, new_content.unwrap_or("").as_bytes())
         }
-    }
-    if locks_head(target, record) {
-        // git locks HEAD as well, to log the change in HEAD's reflog; the lock stays empty.
-        candidates.push((target.git_dir.join("HEAD.lock"), None));
-    }
-    let packed_lock = target.common_dir.join("packed-refs.lock");
-    let deletes = record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete);
-    if deletes {
-        candidates.push((packed_lock.clone(), None));
-    }
-    // Stable sort and dedup keep the first candidate of a path: a symref entry's own content.
-    candidates.sort_by(|a, b| a.0.cmp(&b.0));
-    candidates.dedup_by(|a, b| a.0 == b.0);
+    };
     let mut conflicts = Vec::new();
-    for (lock, new_content) in candidates {
+    for (lock, new_content) in candidates(target, record.refs.iter().filter(|r| r.via_git)) {
         let Ok(meta) = std::fs::symlink_metadata(&lock) else {
             continue;
         };
-        let content = std::fs::read(&lock).unwrap_or_default();
-        // git writes a lock's id and its newline in two writes: a kill between them leaves a
-        // prefix of the new value, which is as much ours as the whole of it.
-        let matches = cut_short_from(&content, new_content.as_deref().unwrap_or("").as_bytes());
-        if is_recent(&meta, floor) && matches {
+        if ours(&lock, &meta, new_content.as_deref()) {
             std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
         } else if committed {
             conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
         }
     }
+    let packed_lock = target.common_dir.join("packed-refs.lock");
+    let deletes = record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete);
     if deletes && !packed_lock.exists() {
         remove_if_recent(&target.common_dir.join("packed-refs.new"), floor)?;
     }
     if target.settings.reftable {
         for lock in reftable_locks(target) {
-            if !remove_if_recent(&lock, floor)? && committed && lock.ends_with("tables.list.lock") {
+            let Ok(meta) = std::fs::symlink_metadata(&lock) else { continue };
+            let own = match &noted {
+                Some(ids) => ids.contains(&LockId::of(&meta)),
+                None => is_recent(&meta, floor),
+            };
+            if own {
+                std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
+            } else if committed && lock.ends_with("tables.list.lock") {
                 conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
             }
         }
     }
     Ok(conflicts)
+}
+
+/// The lock files git may take for `refs` (the changes it was sent), each with what git writes
+/// into it (nothing for HEAD's reflog lock and `packed-refs.lock`).
+fn candidates<'a>(
+    target: &Repo,
+    refs: impl Iterator<Item = &'a RefChange> + Clone,
+) -> Vec<(PathBuf, Option<String>)> {
+    let dirs = target.ref_dirs();
+    let mut candidates: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for r in refs.clone() {
+        let content = file_content(&r.new);
+        for name in [&r.name, &r.target] {
+            candidates.push((dirs.base_for(name).join(format!("{name}.lock")), content.clone()));
+        }
+    }
+    if locks_head(target, refs.clone()) {
+        // git locks HEAD as well, to log the change in HEAD's reflog; the lock stays empty.
+        candidates.push((target.git_dir.join("HEAD.lock"), None));
+    }
+    if refs.clone().any(|r| r.verb == RefVerb::Delete) {
+        candidates.push((target.common_dir.join("packed-refs.lock"), None));
+    }
+    // Stable sort and dedup keep the first candidate of a path: a symref entry's own content.
+    candidates.sort_by(|a, b| a.0.cmp(&b.0));
+    candidates.dedup_by(|a, b| a.0 == b.0);
+    candidates
+}
+
+/// Notes which lock files are the batch's, once its update-ref has said `prepare: ok` for
+/// `refs`: git holds every lock of theirs then, so no other process can hold those paths, and a
+/// lock there made since the floor, no longer than what git writes, is ours. Each is noted by
+/// device, inode and mtime ([`LockId`]), so that recovery removes exactly these files and takes
+/// any other lock, made after git released ours, for someone else's. The note is appended to
+/// `update-ref.pid` (no new file: a new inode is the dearest part of a small apply), whose mtime,
+/// the floor, is kept; it is not synced (see docs/journal.md).
+pub fn note_own_locks<'a>(
+    target: &Repo,
+    refs: impl Iterator<Item = &'a RefChange> + Clone,
+    batch: &BatchDir,
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let floor = lock_floor(batch);
+    let mut note = String::from("\n");
+    let mut count = 0;
+    let mut locks: Vec<(PathBuf, usize)> =
+        candidates(target, refs).into_iter().map(|(p, c)| (p, c.map_or(0, |c| c.len()))).collect();
+    if target.settings.reftable {
+        locks.extend(reftable_locks(target).into_iter().map(|p| (p, usize::MAX)));
+    }
+    for (lock, longest) in locks {
+        let Ok(meta) = std::fs::symlink_metadata(&lock) else { continue };
+        if is_recent(&meta, floor) && meta.len() <= longest as u64 {
+            let id = LockId::of(&meta);
+            let _ = writeln!(note, "lock {} {} {} {}", id.dev, id.ino, id.mtime, id.mtime_nsec);
+            count += 1;
+        }
+    }
+    let _ = writeln!(note, "end {count}");
+    append_note(batch, &note)
+}
+
+/// Notes that the batch's latest update-ref holds no lock: it refused to prepare and released
+/// whatever it had taken. A later recovery then takes every lock on the batch's refs for
+/// someone else's, as after [`note_own_locks`].
+pub fn note_no_locks(batch: &BatchDir) -> Result<()> {
+    append_note(batch, "\nend 0\n")
+}
+
+/// Appends a note to `update-ref.pid`, keeping its mtime (the floor).
+fn append_note(batch: &BatchDir, note: &str) -> Result<()> {
+    let pid_file = batch.update_ref_pid();
+    let cannot =
+        |e: std::io::Error| crate::error::Error::fatal(format!("cannot write '{}': {e}", pid_file.display()));
+    let mut file = std::fs::OpenOptions::new().append(true).open(&pid_file).map_err(cannot)?;
+    let made = file.metadata().and_then(|m| m.modified()).map_err(cannot)?;
+    std::io::Write::write_all(&mut file, note.as_bytes()).map_err(cannot)?;
+    file.set_modified(made).map_err(cannot)
+}
+
+/// A lock file as git made it: its inode (device and number) and its mtime to the nanosecond.
+/// A lock that git removed and another process made again is another inode; should the number be
+/// reused, its mtime is later (file times share the kernel's clock; see docs/journal.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LockId {
+    dev: u64,
+    ino: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl LockId {
+    fn of(meta: &std::fs::Metadata) -> LockId {
+        use std::os::unix::fs::MetadataExt;
+        LockId { dev: meta.dev(), ino: meta.ino(), mtime: meta.mtime(), mtime_nsec: meta.mtime_nsec() }
+    }
+
+    fn parse(line: &str) -> Option<LockId> {
+        let mut f = line.strip_prefix("lock ")?.split(' ');
+        let mut next = || f.next()?.parse::<i128>().ok();
+        let (dev, ino, mtime, mtime_nsec) = (next()?, next()?, next()?, next()?);
+        Some(LockId {
+            dev: dev.try_into().ok()?,
+            ino: ino.try_into().ok()?,
+            mtime: mtime.try_into().ok()?,
+            mtime_nsec: mtime_nsec.try_into().ok()?,
+        })
+    }
+}
+
+/// The locks noted by [`note_own_locks`], or nothing when there is no whole note: git never
+/// said `prepare: ok`, an older git-atomic wrote the file, or a power cut cut it short (a note
+/// counts its lines at its end, so a prefix or zeros never read as a shorter one).
+fn noted_locks(batch: &BatchDir) -> Option<Vec<LockId>> {
+    let text = std::fs::read_to_string(batch.update_ref_pid()).ok()?;
+    let (_pid, note) = text.split_once('\n')?;
+    let mut lines: Vec<&str> = note.strip_suffix('\n')?.split('\n').collect();
+    let count: usize = lines.pop()?.strip_prefix("end ")?.parse().ok()?;
+    let ids = lines.into_iter().map(LockId::parse).collect::<Option<Vec<_>>>()?;
+    (ids.len() == count).then_some(ids)
 }
 
 /// The lock files in the reftable stacks a batch's update-ref may have locked: the shared one
@@ -136,12 +254,12 @@ fn reftable_locks(target: &Repo) -> Vec<PathBuf> {
 
 /// Whether git locks HEAD for the batch: it does for any update of the branch HEAD points at,
 /// a `verify` included (git logs every such update in HEAD's reflog as well).
-fn locks_head(target: &Repo, record: &Record) -> bool {
+fn locks_head<'a>(target: &Repo, mut refs: impl Iterator<Item = &'a RefChange>) -> bool {
     let head = std::fs::read_to_string(target.git_dir.join("HEAD")).unwrap_or_default();
     let Some(branch) = head.strip_prefix("ref: ").map(str::trim_end) else {
         return false;
     };
-    record.refs.iter().any(|r| r.via_git && r.target == branch)
+    refs.any(|r| r.target == branch)
 }
 
 /// Removes a file of git's that is as recent as our update-ref (see [`lock_floor`]); whether it
@@ -198,7 +316,8 @@ pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
     let Ok(pid) = std::fs::read_to_string(batch.update_ref_pid()) else {
         return;
     };
-    let Ok(pid) = pid.trim().parse::<u32>() else {
+    // The first line: a note of the locks may follow (see [`note_own_locks`]).
+    let Ok(pid) = pid.lines().next().unwrap_or_default().trim().parse::<u32>() else {
         return;
     };
     let environ = PathBuf::from(format!("/proc/{pid}/environ"));

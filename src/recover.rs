@@ -140,7 +140,7 @@ fn roll_forward(repo: &Repo, batch: &BatchDir, record: &Record, quiet: bool) -> 
     let hash = target.gix.object_hash();
     conflicts.extend(files::move_all(record, batch.path(), hash, Policy::recovery(quiet), &mut barrier)?);
     trace::stage("recover-files");
-    finish_refs_forward(&target, record, preparing, &mut barrier)?;
+    finish_refs_forward(&target, record, batch, preparing, &mut barrier)?;
     drop(writeback);
     trace::stage("recover-refs");
     crash::point("recover-refs");
@@ -177,16 +177,20 @@ fn log_roll_back(repo: &Repo, batch: &BatchDir, keep: bool, why: &str) -> Result
     history::publish(&repo.state_dir(), batch, repo.settings.fsync)
 }
 
+/// Recovery's git taking its locks, and the refs it locks.
+type LockingRefs = (refs::Preparing, Vec<String>);
+
 /// Starts bringing every changed ref to its new value, in one update-ref transaction whose old
 /// values are what the journal says the refs held before: a ref someone else moved is a
 /// conflict. A `repaired` ref (see [`leftovers::remove_torn_refs`]) goes from whatever it reads as now.
-/// Returns the conflicts and git taking its locks (nothing when every ref is done already).
+/// Returns the conflicts and git taking its locks, with the refs it locks (nothing when every
+/// ref is done already).
 fn start_refs_forward(
     target: &Repo,
     record: &Record,
     batch: &BatchDir,
     repaired: &[String],
-) -> Result<(Vec<String>, Option<refs::Preparing>)> {
+) -> Result<(Vec<String>, Option<LockingRefs>)> {
     let store = RefStore::for_batch(&target.gix, &target.git, target.settings.reftable, record.refs.len())?;
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
     let mut lines = Vec::new();
@@ -215,23 +219,38 @@ fn start_refs_forward(
     let dirs = target.ref_dirs();
     let pid_file = batch.update_ref_pid();
     let process = refs::spawn(&target.git, &record.message, &record.id)?;
+    let locked: Vec<String> = changed.iter().map(|t| t.to_string()).collect();
     let preparing =
         refs::start_prepare(process, &dirs, lines.into_iter(), changed.into_iter(), Some(&pid_file))
             .map_err(|e| cannot_finish_refs(record, &e.message))?;
-    Ok((conflicts, Some(preparing)))
+    Ok((conflicts, Some((preparing, locked))))
 }
 
-/// Waits for git's locks and commits the refs; the barrier then covers their file system.
+/// Waits for git's locks (noting them, as apply does) and commits the refs; the barrier then
+/// covers their file system.
 fn finish_refs_forward(
     target: &Repo,
     record: &Record,
-    preparing: Option<refs::Preparing>,
+    batch: &BatchDir,
+    preparing: Option<LockingRefs>,
     barrier: &mut Barrier,
 ) -> Result<()> {
-    let Some(preparing) = preparing else {
+    let Some((preparing, locked)) = preparing else {
         return Ok(());
     };
-    let prepared = preparing.wait().map_err(|e| cannot_finish_refs(record, &e.message))?;
+    let prepared = preparing.wait().map_err(|e| {
+        if !e.hints.iter().any(|h| h == refs::KILLED_HINT) {
+            let _ = leftovers::note_no_locks(batch); // git refused, and released its locks
+        }
+        cannot_finish_refs(record, &e.message)
+    })?;
+    // Only the refs this git locks: a lock on a ref already done may be someone else's.
+    let ours = record.refs.iter().filter(|r| r.via_git && locked.contains(&r.target));
+    let direct = ours.map(|r| RefChange { name: r.target.clone(), ..r.clone() }).collect::<Vec<_>>();
+    if let Err(e) = leftovers::note_own_locks(target, direct.iter(), batch) {
+        let _ = prepared.abort();
+        return Err(cannot_finish_refs(record, &e.message));
+    }
     prepared.commit().map_err(|e| {
         Error::new(Kind::Interrupted, format!("batch {}: git update-ref failed: {}", record.id, e.0.trim()))
     })?;

@@ -8,7 +8,7 @@
 //!   batches/<id>/         one running or interrupted batch
 //!     journal             its record and commit record (journal.rs)
 //!     <n>                 the new content of put n (stage/<n> in format 1)
-//!     update-ref.pid      its git update-ref's pid, for recovery
+//!     update-ref.pid      its git update-ref's pid, then its locks once prepared, for recovery
 //!     conflict            why recovery could not finish it
 //!     <n> / p<n>, r<m>    after the moves: the old file of put n, of removal m (pre-images)
 //!     outcome             the history entry's outcome, written just before the move into log/
@@ -176,6 +176,7 @@ impl BatchDir {
 
     /// `update-ref.pid`: the pid of the batch's latest `git update-ref`, written just before it
     /// is told to take any lock; its mtime is the floor of the lock files recovery may remove.
+    /// Once git says `prepare: ok`, a note of the lock files it holds is appended (leftovers.rs).
     pub fn update_ref_pid(&self) -> PathBuf {
         self.path.join("update-ref.pid")
     }

@@ -15,6 +15,7 @@ use crate::git::UpdateRefProcess;
 use crate::history;
 use crate::journal;
 use crate::json::{self, ApplyResult, FileLine, RefLine};
+use crate::leftovers;
 use crate::lock;
 use crate::lsp;
 use crate::parse;
@@ -296,7 +297,15 @@ fn prepare_and_stage(
     }
     let prepared = preparing.map(|p| p.wait().map_err(|e| name_the_entry(e, refs))).transpose();
     let failure = match (prepared, staged) {
-        (Ok(prepared), Ok(staged)) => return Ok((prepared, staged)),
+        (Ok(None), Ok(staged)) => return Ok((None, staged)),
+        // git holds every lock of the batch now: which lock files are ours, for recovery.
+        (Ok(Some(prepared)), Ok(staged)) => match note_own_locks(repo, journaled) {
+            Ok(()) => return Ok((Some(prepared), staged)),
+            Err(e) => {
+                let _ = prepared.abort();
+                e
+            }
+        },
         (Err(e), _) => e,
         (Ok(prepared), Err(e)) => {
             if let Some(prepared) = prepared {
@@ -307,6 +316,12 @@ fn prepare_and_stage(
     };
     roll_back(repo, journaled, &failure);
     Err(failure)
+}
+
+/// Notes which lock files are the batch's, once git holds them all (`prepare: ok`).
+fn note_own_locks(repo: &Repo, journaled: &Journaled) -> Result<()> {
+    let refs = journaled.record.refs.iter().filter(|r| r.via_git);
+    leftovers::note_own_locks(repo, refs, &journaled.planned.batch_dir)
 }
 
 /// The reflog message of a dry run's (aborted) transaction.
