@@ -258,8 +258,7 @@ fn random_kills_of_the_process_group() {
 
 #[test]
 fn random_kills_of_the_process_group_with_reftable() {
-    if !common::git_at_least((2, 45)) {
-        eprintln!("SKIPPED random_kills_*_with_reftable: git is older than 2.45 (no reftable)");
+    if !common::needs_git("random_kills_of_the_process_group_with_reftable", (2, 45)) {
         return;
     }
     random_kills(
@@ -426,7 +425,10 @@ fn sweep(
 #[test]
 fn every_system_call_of_apply_and_recover_is_a_safe_place_to_die() {
     if !procs::have("strace") {
-        eprintln!("SKIPPED every_system_call_*: strace is not installed (CI installs it)");
+        common::skip(
+            "every_system_call_of_apply_and_recover_is_a_safe_place_to_die",
+            "strace is not installed",
+        );
         return;
     }
     let long = model::long_mode();
@@ -717,7 +719,10 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
     let mounted = match Mounted::new(scratch.path()) {
         Ok(m) => m,
         Err(why) => {
-            eprintln!("SKIPPED power_cuts_*: needs root, loop devices and mkfs.ext4 ({why})");
+            common::skip(
+                "power_cuts_on_a_loop_mounted_ext4_*",
+                &format!("needs root, loop devices and mkfs.ext4 ({why})"),
+            );
             return;
         }
     };
