@@ -82,6 +82,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     }
     let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     trace::stage("check");
+    crash::pause("checked");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
     if args.dry_run {
@@ -96,6 +97,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult) -> Result<()> {
     let (prepared, staged) = prepare_and_stage(&repo, update_ref, &journaled, &mut barrier)?;
     trace::stage("prepare-refs");
     crash::point("prepared");
+    crash::pause("prepared");
     let committing = commit_point(&repo, &journaled, prepared, staged)?;
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.
