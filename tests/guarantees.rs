@@ -423,3 +423,20 @@ fn the_commit_record_sits_between_durability_barriers() {
         );
     }
 }
+
+/// A journal whose batch lock a live process holds is in flight; one whose holder died is
+/// interrupted (SPEC §3): `status` tells them apart by the lock alone.
+#[test]
+fn status_tells_a_batch_in_flight_from_an_interrupted_one_by_the_batch_lock() {
+    let repo = Repo::new();
+    let batch = "refs:\n  - create: refs/heads/n\n    to: HEAD\nfiles:\n  - write: f.txt\n    content: f\n";
+    let paused = start_paused(&repo, "prepared", &[], batch);
+    let status = repo.atomic(&["status", "--json"]).expect(0).json();
+    assert_eq!(status["batches"][0]["state"], "in-flight", "{status}");
+    paused.resume().expect(0);
+    assert_eq!(repo.atomic(&["status", "--json"]).expect(0).json()["batches"], serde_json::json!([]));
+
+    repo.crash_apply("journaled", &batch.replace("refs/heads/n", "refs/heads/m"));
+    let status = repo.atomic(&["status", "--json"]).expect(0).json();
+    assert_eq!(status["batches"][0]["state"], "interrupted", "{status}");
+}
