@@ -86,3 +86,16 @@ pub fn fail(name: &str) -> crate::error::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Stops here while the tests act, if `GIT_TEST_ATOMIC_PAUSE=<point>:<file>` asks for it: creates
+/// `<file>.paused`, then waits (up to a minute) until `<file>` exists. How the tests make a race
+/// window (between the check and the re-check under git's locks) deterministic.
+pub fn pause(name: &str) {
+    let Ok(spec) = std::env::var("GIT_TEST_ATOMIC_PAUSE") else { return };
+    let Some((_, file)) = spec.split_once(':').filter(|(point, _)| *point == name) else { return };
+    let _ = std::fs::write(format!("{file}.paused"), b"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::path::Path::new(file).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

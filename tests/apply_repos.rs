@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Outcome, Repo, bin_dir, git_at_least, git_binary, run_with_stdin};
+use common::{Outcome, Repo, bin_dir, git_binary, run_with_stdin};
 use std::path::Path;
 use std::process::Command;
 
@@ -116,8 +116,7 @@ fn a_bare_repository_takes_refs() {
 
 #[test]
 fn a_reftable_repository_works_like_a_files_one() {
-    if !git_at_least((2, 45)) {
-        eprintln!("skipped: reftable needs git 2.45");
+    if !common::needs_git("a_reftable_repository_works_like_a_files_one", (2, 45)) {
         return;
     }
     let repo = Repo::init(&["--ref-format=reftable"]);
@@ -316,6 +315,12 @@ fn have_strace() -> bool {
 fn git_dash_c_atomic_fsync_false_reaches_the_command() {
     let repo = Repo::new();
     let trace = have_strace();
+    if !trace {
+        common::skip(
+            "git_dash_c_atomic_fsync_false_reaches_the_command (sync counts)",
+            "strace is not installed",
+        );
+    }
     let batch =
         "refs:\n  - update: refs/heads/nofsync\n    to: HEAD\nfiles:\n  - write: n.txt\n    content: n\n";
     let (out, syncs) = git_atomic(&repo, &["-c", "atomic.fsync=false"], batch, trace);

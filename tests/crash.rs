@@ -24,7 +24,7 @@ mod model;
 #[path = "common/procs.rs"]
 mod procs;
 
-use batches::{Batch, Fixture, Generator, Limits, RefOp};
+use batches::{Batch, FileOp, Fixture, Generator, Limits, RefOp};
 use common::Repo;
 use git_atomic::crash::POINTS;
 use model::{Seen, State, judge, leftovers, observe};
@@ -178,17 +178,45 @@ fn clean_apply_matches_model(fx: &Fixture, shape: &str, batch: &Batch, after: &S
 fn every_apply_crash_point_times_every_shape_is_all_or_nothing() {
     let fx = batches::fixture();
     let before = observe(&fx.repo);
+    every_apply_crash_point("apply crash points", &fx, shapes(&fx, &before));
+}
+
+/// The README: with `atomic.fsync=false` a batch is still all-or-nothing against process death
+/// (only power loss may lose it).
+#[test]
+fn every_apply_crash_point_with_atomic_fsync_false_is_all_or_nothing() {
+    let fx = batches::fixture();
+    fx.repo.git(&["config", "atomic.fsync", "false"]);
+    let before = observe(&fx.repo);
+    every_apply_crash_point("apply crash points, atomic.fsync=false", &fx, shapes(&fx, &before));
+}
+
+/// Crashes each batch at every apply crash point (from a copy of the fixture), recovers, and
+/// requires the before-state before the commit point and the after-state from it on.
+fn every_apply_crash_point(label: &str, fx: &Fixture, shapes: Vec<(&'static str, Batch)>) {
+    crash_points_of(label, fx, shapes, &|_| true)
+}
+
+/// [`every_apply_crash_point`] for the points `pick` keeps.
+fn crash_points_of(
+    label: &str,
+    fx: &Fixture,
+    shapes: Vec<(&'static str, Batch)>,
+    pick: &dyn Fn(&str) -> bool,
+) {
+    let before = observe(&fx.repo);
     let umask = model::umask();
     let mut failures = Vec::new();
     let mut cases = 0;
-    for (shape, batch) in shapes(&fx, &before) {
+    let started = Instant::now();
+    for (shape, batch) in shapes {
         let after = batch.apply_to(&before, umask);
-        if let Err(e) = clean_apply_matches_model(&fx, shape, &batch, &after) {
+        if let Err(e) = clean_apply_matches_model(fx, shape, &batch, &after) {
             failures.push(e);
             continue;
         }
         let moves = batch.moves(&before);
-        for point in apply_points(moves) {
+        for point in apply_points(moves).into_iter().filter(|p| pick(p)) {
             cases += 1;
             let repo = procs::copy_repo(&fx.repo);
             let result = crash_apply(&repo, &batch, &point, passes(&point, moves)).and_then(|_| {
@@ -199,11 +227,17 @@ fn every_apply_crash_point_times_every_shape_is_all_or_nothing() {
                 }
             });
             if let Err(e) = result {
-                failures.push(format!("{shape} crash at {point}: {e}\nbatch: {}", batch.to_json()));
+                let json = batch.to_json();
+                let shown = if json.len() > 2000 { format!("{}…", &json[..2000]) } else { json };
+                failures.push(format!("{shape} crash at {point}: {e}\nbatch: {shown}"));
             }
         }
     }
-    eprintln!("apply crash points: {cases} cases, {} violations", failures.len());
+    eprintln!(
+        "{label}: {cases} cases in {:.1}s, {} violations",
+        started.elapsed().as_secs_f32(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
@@ -291,9 +325,17 @@ fn random_kills_of_the_process_group() {
 }
 
 #[test]
+fn random_kills_of_the_process_group_with_atomic_fsync_false() {
+    random_kills(
+        "random_kills_of_the_process_group_with_atomic_fsync_false",
+        &["fsync=false"],
+        model::trials(30),
+    );
+}
+
+#[test]
 fn random_kills_of_the_process_group_with_reftable() {
-    if !common::git_at_least((2, 45)) {
-        eprintln!("SKIPPED random_kills_*_with_reftable: git is older than 2.45 (no reftable)");
+    if !common::needs_git("random_kills_of_the_process_group_with_reftable", (2, 45)) {
         return;
     }
     random_kills(
@@ -304,11 +346,16 @@ fn random_kills_of_the_process_group_with_reftable() {
 }
 
 /// Random batches, killed with their git children at random instants, sometimes the recovery
-/// too; after recovery the repository must be exactly before or after each batch.
-fn random_kills(test: &str, init: &[&str], trials: usize) {
+/// too; after recovery the repository must be exactly before or after each batch. `options`:
+/// `git init` arguments, and `fsync=false` for `atomic.fsync=false`.
+fn random_kills(test: &str, options: &[&str], trials: usize) {
     let seed = model::seed(test);
-    let fx = batches::fixture_with(init);
+    let init: Vec<&str> = options.iter().copied().filter(|o| o.starts_with("--")).collect();
+    let fx = batches::fixture_with(&init);
     let repo = &fx.repo;
+    if options.contains(&"fsync=false") {
+        repo.git(&["config", "atomic.fsync", "false"]);
+    }
     let limits = Limits { max_refs: 50, max_files: 50, symref: common::git_at_least((2, 46)) };
     let mut generator = Generator::new(seed, fx.commits.clone(), limits);
     let mut rng = model::Rng::new(seed ^ 0x5eed);
@@ -461,7 +508,10 @@ fn sweep(
 #[test]
 fn every_system_call_of_apply_and_recover_is_a_safe_place_to_die() {
     if !procs::have("strace") {
-        eprintln!("SKIPPED every_system_call_*: strace is not installed (CI installs it)");
+        common::skip(
+            "every_system_call_of_apply_and_recover_is_a_safe_place_to_die",
+            "strace is not installed",
+        );
         return;
     }
     let long = model::long_mode();
@@ -752,7 +802,10 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
     let mounted = match Mounted::new(scratch.path()) {
         Ok(m) => m,
         Err(why) => {
-            eprintln!("SKIPPED power_cuts_*: needs root, loop devices and mkfs.ext4 ({why})");
+            common::skip(
+                "power_cuts_on_a_loop_mounted_ext4_*",
+                &format!("needs root, loop devices and mkfs.ext4 ({why})"),
+            );
             return;
         }
     };
@@ -850,4 +903,131 @@ fn an_update_ref_killed_while_it_holds_its_locks_leaves_none_behind() {
             recover_and_check(&fx.repo, &state, &after).unwrap_or_else(|e| panic!("{e}\n{}", ended.stderr));
         assert_eq!(seen, Seen::Before);
     }
+}
+
+/// The fixture plus `n` more branches (packed, under `refs/heads/g9/`) and `n` more files
+/// (under `d9/`): room for batches past the listed-refs (256 refs) and write-back (1,000 refs)
+/// thresholds.
+fn large_fixture(n: usize) -> Fixture {
+    let fx = batches::fixture();
+    let lines: String =
+        (0..n).map(|i| format!("create refs/heads/g9/b{i} {}\n", fx.commits[i % 3])).collect();
+    fx.repo.git_stdin(&["update-ref", "--stdin"], lines.as_bytes());
+    fx.repo.git(&["pack-refs", "--all"]);
+    for i in 0..n {
+        fx.repo.write(&format!("d9/f{i}.txt"), &format!("file {i}\n"));
+    }
+    fx
+}
+
+/// A batch of 1,200 ref changes (updates, deletes, creates) and 1,200 file changes (new files
+/// in new directories, overwrites with `expect`, deletes) on [`large_fixture`].
+fn large_batch(fx: &Fixture, before: &State) -> Batch {
+    let c = &fx.commits;
+    let mut batch = Batch { message: Some("large".into()), ..Batch::default() };
+    for i in 0..600 {
+        let name = format!("refs/heads/g9/b{i}");
+        let from = before.ref_id(&name);
+        batch.refs.push(match i % 3 {
+            0 => RefOp::Delete { name, from },
+            _ => RefOp::Update { name, to: c[(i + 1) % 3].clone(), from },
+        });
+        batch.refs.push(RefOp::Create { name: format!("refs/heads/g8/g{}/n{i}", i % 7), to: c[3].clone() });
+    }
+    for i in 0..600 {
+        let path = format!("d9/f{i}.txt");
+        let blob = batches::blob_id(format!("file {i}\n").as_bytes());
+        batch.files.push(match i % 2 {
+            0 => FileOp::Write {
+                path,
+                content: format!("new {i}\n").into_bytes(),
+                base64: false,
+                mode: None,
+                expect: Some(batches::Expect::Blob(blob)),
+            },
+            _ => FileOp::Delete { path, expect: Some(batches::Expect::Blob(blob)) },
+        });
+        let path = format!("d8/e{}/f{i}.txt", i % 11);
+        let content = format!("added {i}\n").into_bytes();
+        batch.files.push(FileOp::Write { path, content, base64: false, mode: None, expect: None });
+    }
+    batch
+}
+
+/// A batch of 1,200 refs and 1,200 files runs for seconds on a loaded CI machine: CI crashes it
+/// at the points that matter for its size (git holding 1,200 locks, the write-back thread
+/// running, half the files moved, the last barrier); `CRASH_LONG=1` at every point.
+const LARGE_POINTS: &[&str] = &["prepared", "committed", "file-moved:600", "refs-committed", "synced"];
+
+/// Batches of 1,200 refs and 1,200 files, crashed at the apply crash points, through the
+/// listed-refs path, the syncfs barriers and the write-back thread.
+#[test]
+fn apply_crash_points_of_a_large_batch_are_all_or_nothing() {
+    let fx = large_fixture(1200);
+    let before = observe(&fx.repo);
+    let batch = large_batch(&fx, &before);
+    assert!(batch.refs.len() >= 1000 && batch.files.len() >= 1000 && batch.moves(&before) == 1200);
+    let long = model::long_mode();
+    let pick = |p: &str| long || LARGE_POINTS.contains(&p);
+    crash_points_of("large batch crash points", &fx, vec![("large", batch)], &pick);
+}
+
+/// A large batch whose recovery crashes too (CI: while moving the first file and while git
+/// commits; `CRASH_LONG=1`: at every recovery crash point).
+#[test]
+fn recovery_crash_points_of_a_large_batch_roll_forward() {
+    let fx = large_fixture(1200);
+    let before = observe(&fx.repo);
+    let batch = large_batch(&fx, &before);
+    let after = batch.apply_to(&before, model::umask());
+    let moves = batch.moves(&before);
+    let long = model::long_mode();
+    for rec_point in
+        recovery_points(moves).into_iter().filter(|p| long || p == "recover-file:1" || p == "recover-refs")
+    {
+        let repo = procs::copy_repo(&fx.repo);
+        crash_apply(&repo, &batch, "committed", true).unwrap();
+        let ended = recover(&repo, Some(&rec_point));
+        died_as_expected(&ended, true, "recover", &rec_point).unwrap();
+        let seen = recover_and_check(&repo, &before, &after).unwrap_or_else(|e| panic!("{rec_point}: {e}"));
+        assert_eq!(seen, Seen::After, "recovery crashed at {rec_point}");
+    }
+}
+
+/// A large batch killed with its git children at spread instants of its run (write-back
+/// thread, git's commit and the moves in flight), with `atomic.fsync` on and off.
+#[test]
+fn kills_of_a_large_batch_are_all_or_nothing() {
+    let fx = large_fixture(1200);
+    let before = observe(&fx.repo);
+    let batch = large_batch(&fx, &before);
+    let after = batch.apply_to(&before, model::umask());
+    let json = batch.to_json();
+    let mut seen_states = Vec::new();
+    for fsync in ["true", "false"] {
+        fx.repo.git(&["config", "atomic.fsync", fsync]);
+        let clean = procs::copy_repo(&fx.repo);
+        let full = procs::spawn_group(&clean, &["apply", "-"], json.as_bytes()).wait();
+        assert_eq!(full.code(), Some(0), "{}", full.stderr);
+        assert_eq!(check(&clean, &before, &after), Ok(Seen::After));
+        let eighths: &[u32] = match (model::long_mode(), fsync) {
+            (true, _) => &[1, 2, 3, 4, 5, 6, 7],
+            // The commit point comes late (after staging 1,200 contents): most kills land late.
+            (false, "true") => &[3, 5, 6, 7],
+            (false, _) => &[4, 6, 7],
+        };
+        for &eighth in eighths {
+            let repo = procs::copy_repo(&fx.repo);
+            let ended = procs::spawn_group(&repo, &["apply", "-"], json.as_bytes())
+                .kill_after(full.elapsed * eighth / 8);
+            let seen = recover_and_check(&repo, &before, &after)
+                .unwrap_or_else(|e| panic!("atomic.fsync={fsync}, killed at {eighth}/8: {e}"));
+            if ended.code() == Some(0) {
+                assert_eq!(seen, Seen::After, "exit 0 but the batch is not there");
+            }
+            seen_states.push((fsync, eighth, ended.killed(), seen));
+        }
+    }
+    eprintln!("large batch kills (atomic.fsync, eighth of a clean run, killed, state): {seen_states:?}");
+    assert!(seen_states.iter().any(|s| s.2), "no kill landed");
 }

@@ -264,11 +264,14 @@ fn a_work_tree_on_another_file_system_gets_copies() {
     let shm = Path::new("/dev/shm");
     let repo = Repo::new();
     let Ok(scratch) = tempfile::tempdir_in(shm) else {
-        eprintln!("skipped: no /dev/shm");
+        common::skip("a_work_tree_on_another_file_system_gets_copies", "no /dev/shm");
         return;
     };
     if std::fs::metadata(&scratch).unwrap().dev() == std::fs::metadata(&repo.dir).unwrap().dev() {
-        eprintln!("skipped: /dev/shm is on the same file system as the repository");
+        common::skip(
+            "a_work_tree_on_another_file_system_gets_copies",
+            "/dev/shm is on the same file system as the repository",
+        );
         return;
     }
     let linked = scratch.path().join("linked");

@@ -120,6 +120,7 @@ pub fn apply_file(
     let checked = check_preconditions(batch, ref_refusals, repo, args.dry_run, out)?;
     crate::prepared::refuse_reserved(&repo.state_dir(), &checked)?;
     trace::stage("check");
+    crash::pause("checked");
     let planned = stage::plan(checked, &repo.state_dir(), &repo.gix)?;
     trace::stage("plan");
     if args.dry_run {
@@ -134,6 +135,7 @@ pub fn apply_file(
     let (prepared, staged) = prepare_and_stage(repo, update_ref, &journaled, &mut barrier)?;
     trace::stage("prepare-refs");
     crash::point("prepared");
+    crash::pause("prepared");
     let committing = commit_point(repo, &journaled, prepared, staged)?;
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,7 +17,8 @@ pub fn git_binary() -> String {
 
 /// `(major, minor)` of the git under test.
 pub fn git_version() -> (u32, u32) {
-    let out = Command::new(git_binary()).arg("version").output().expect("git runs");
+    let out =
+        Command::new(git_binary()).env_remove("GIT_EXEC_PATH").arg("version").output().expect("git runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let v = text.trim().trim_start_matches("git version ");
     let mut it = v.split(|c: char| !c.is_ascii_digit());
@@ -25,18 +27,21 @@ pub fn git_version() -> (u32, u32) {
 
 /// The exec path of the git under test, handed to git-atomic as git would.
 fn exec_path() -> String {
-    let out = Command::new(git_binary()).arg("--exec-path").output().expect("git runs");
+    let out =
+        Command::new(git_binary()).env_remove("GIT_EXEC_PATH").arg("--exec-path").output().expect("git runs");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Applies the sealed environment to a command.
+/// Applies the sealed environment to a command: every `GIT_*` variable of the caller's
+/// environment (`GIT_DIR`, `GIT_DEFAULT_REF_FORMAT`, `GIT_DEFAULT_HASH`, `GIT_INDEX_FILE`, the
+/// crash points, …) is removed; the tests set the ones they mean after this.
 pub fn seal(cmd: &mut Command, home: &Path) {
-    cmd.env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_COMMON_DIR")
-        .env_remove("GIT_CONFIG_PARAMETERS")
-        .env_remove("GIT_TEST_ATOMIC_CRASH")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("GIT_")) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", home)
         .env("GIT_AUTHOR_NAME", "Test")
@@ -251,7 +256,8 @@ impl Repo {
     }
 
     /// Every file, directory and symlink under the repository (`.git` included, `.git/atomic`
-    /// excluded), with type, mode and content: two equal snapshots mean byte-identical trees.
+    /// excluded), with type, mode and content, names and bytes escaped losslessly (non-UTF-8
+    /// included): two equal snapshots mean byte-identical trees.
     pub fn snapshot(&self) -> BTreeMap<String, String> {
         snapshot_tree(&self.dir)
     }
@@ -268,7 +274,7 @@ fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for path in entries {
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = lossless(path.strip_prefix(root).unwrap().as_os_str().as_bytes());
         if rel == ".git/atomic"
             || rel.ends_with("/.git/atomic")
             || (rel == "atomic" && root.join("HEAD").exists())
@@ -278,15 +284,21 @@ fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<String, String>) {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         let mode = meta.permissions().mode();
         if meta.file_type().is_symlink() {
-            map.insert(rel, format!("link -> {}", std::fs::read_link(&path).unwrap().display()));
+            let target = std::fs::read_link(&path).unwrap();
+            map.insert(rel, format!("link -> {}", lossless(target.as_os_str().as_bytes())));
         } else if meta.is_dir() {
             map.insert(rel.clone(), format!("dir {mode:o}"));
             walk(root, &path, map);
         } else {
             let content = std::fs::read(&path).unwrap();
-            map.insert(rel, format!("file {mode:o} {}", String::from_utf8_lossy(&content)));
+            map.insert(rel, format!("file {mode:o} {}", lossless(&content)));
         }
     }
+}
+
+/// Bytes as text without loss: printable ASCII as is, everything else escaped (`\xff`, `\n`).
+fn lossless(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
 }
 
 /// Asserts two snapshots are equal, listing only the paths that differ.
@@ -322,6 +334,49 @@ pub fn bin_dir() -> PathBuf {
 /// Whether the git under test is at least `version`.
 pub fn git_at_least(version: (u32, u32)) -> bool {
     git_version() >= version
+}
+
+/// Whether this is a CI run (`CI=true`), where no test may skip its real check.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Records that `test` cannot run its real check here (`why`: what is missing). Under CI that is
+/// a failure; elsewhere the skip is printed and appended to the file `ATOMIC_TEST_SKIPS` names
+/// (`.ci/run` sets it and prints a summary), else to `target/test-skips.log`: never a silent pass.
+pub fn skip(test: &str, why: &str) {
+    assert!(!under_ci(), "{test} cannot run its check under CI: {why}");
+    record_skip("skipped", test, why);
+}
+
+/// Whether the git under test is at least `version`; if not, `test` is skipped (see [`skip`]).
+/// Under CI, a run with an older git may leave the test out only when `.ci/run` says that a
+/// newer git already ran it (`ATOMIC_TEST_NEWER_GIT_RAN=1`): it is recorded as covered there.
+pub fn needs_git(test: &str, version: (u32, u32)) -> bool {
+    if git_at_least(version) {
+        return true;
+    }
+    let why = format!("needs git >= {}.{}", version.0, version.1);
+    if std::env::var("ATOMIC_TEST_NEWER_GIT_RAN").is_ok_and(|v| v == "1") {
+        record_skip("covered-by-newer-git", test, &why);
+    } else {
+        skip(test, &why);
+    }
+    false
+}
+
+fn record_skip(kind: &str, test: &str, why: &str) {
+    let (major, minor) = git_version();
+    let line = format!("{kind}\t{test}\tgit {major}.{minor} ({})\t{why}\n", git_binary());
+    eprintln!("SKIPPED {}", line.trim_end());
+    let path = std::env::var_os("ATOMIC_TEST_SKIPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-skips.log"));
+    use std::io::Write;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+    // One write of one short line to an O_APPEND file: lines of parallel tests do not interleave.
+    file.and_then(|mut f| f.write_all(line.as_bytes()))
+        .unwrap_or_else(|e| panic!("cannot record the skip in {}: {e}", path.display()));
 }
 
 pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
