@@ -359,6 +359,9 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                 done.push(recover::recover_one(repo, &dir, quiet)?);
             }
             Journal::Intact { record, committed: false } => {
+                // First the lock files of a commit attempt that died (a coordinator killed while
+                // committing): a commit now would find them and fail on its own locks.
+                clear_dead_attempt(repo, &record, &dir)?;
                 let decided = match prepared::outcome(&state_dir, &xa.xid) {
                     Some((outcome, _)) => Some(outcome),
                     None => crate::xa::decision(repo, &xa),
@@ -381,11 +384,6 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                         }
                     };
                     done.push(Recovered { id: record.id, action });
-                } else if dir.update_ref_pid().exists() {
-                    leftovers::wait_for_orphan_update_ref(&dir);
-                    let target = recover::open_target(repo, &record)?;
-                    leftovers::remove_own_locks(&target, &record, &dir, false)?;
-                    let _ = std::fs::remove_file(dir.update_ref_pid());
                 }
             }
             // Damaged after the commit point: kept for a person (exit 3).
@@ -396,6 +394,18 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
         }
     }
     Ok(done)
+}
+
+/// Removes the lock files that a dead commit attempt's update-ref left (the caller holds the
+/// batch lock, so no live commit of this batch is running), once that update-ref is gone.
+fn clear_dead_attempt(repo: &Repo, record: &Record, dir: &BatchDir) -> Result<()> {
+    if dir.update_ref_pid().exists() {
+        leftovers::wait_for_orphan_update_ref(dir);
+        let target = recover::open_target(repo, record)?;
+        leftovers::remove_own_locks(&target, record, dir, false)?;
+        let _ = std::fs::remove_file(dir.update_ref_pid());
+    }
+    Ok(())
 }
 
 /// Whether a prepared batch has something for recovery to do (for the hook: a prepared batch
