@@ -234,6 +234,16 @@ impl Call {
         }
     }
 
+    /// What a rename moves: its first path (`rename`, or an `…at` call given `AT_FDCWD` and
+    /// absolute paths), else its first directory joined with the name in it.
+    fn source(&self) -> Option<PathBuf> {
+        let ops = &self.operands;
+        match (self.name.as_str(), ops.len()) {
+            ("rename", _) | (_, 2) => ops.first().map(PathBuf::from),
+            _ => Some(Path::new(ops.first()?).join(ops.get(1)?)),
+        }
+    }
+
     fn is_sync(&self) -> bool {
         matches!(self.name.as_str(), "fsync" | "fdatasync" | "syncfs")
     }
@@ -375,9 +385,15 @@ fn the_commit_record_sits_between_durability_barriers() {
     };
     let first_change =
         first(&|c| c.start > record.end && !c.is_sync() && c.name != "write" && outside(c), "change");
+    // The journal goes when it is removed, or (with history) when its batch directory is renamed
+    // into the log: either way recovery no longer sees the batch.
     let removal = first(
-        &|c| c.pid == me && c.name == "unlinkat" && c.path().as_deref() == Some(&journal),
-        "journal removal",
+        &|c| {
+            c.pid == me
+                && ((c.name == "unlinkat" && c.path().as_deref() == Some(&journal))
+                    || (c.name.starts_with("rename") && c.source().as_deref() == Some(&batch_dir)))
+        },
+        "journal removal or publication into the log",
     );
 
     // 1. The journal is durable before git takes a lock.
