@@ -156,8 +156,8 @@ fn validate_refs(
     for (i, entry) in entries.iter().enumerate() {
         check_ref_name(entry.name()).map_err(|e| e.at(format!("refs[{i}]")))?;
     }
-    if entries.iter().any(|e| matches!(e, RefEntry::Symref { .. })) {
-        require_symref_support(&repo.git)?;
+    if let Some(i) = entries.iter().position(|e| matches!(e, RefEntry::Symref { .. })) {
+        require_symref_support(&repo.git).map_err(|e| e.at(format!("refs[{i}] {}", entries[i].name())))?;
     }
     resolver.resolve_all(entries.iter().filter_map(|e| match e {
         RefEntry::Update { to, .. } | RefEntry::Create { to, .. } => Some(to.as_str()),
