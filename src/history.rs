@@ -165,7 +165,9 @@ pub fn publish(state: &StateDir, batch: &BatchDir, fsync: bool) -> Result<()> {
         .io_context(|| format!("cannot move '{}' into the log", batch.path().display()))?;
     if fsync {
         durable::fsync_path(&log)?;
-        durable::fsync_path(&state.batches())?;
+        // `batches/`, or `prepared/` for a committed two-phase batch.
+        let from = batch.path().parent().map_or_else(|| state.batches(), Path::to_path_buf);
+        durable::fsync_path(&from)?;
     }
     Ok(())
 }

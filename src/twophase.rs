@@ -10,7 +10,8 @@
 //!   locks (a ref moved meanwhile refuses the commit, exit 1, and the batch stays prepared); a
 //!   file another program changed is saved ([`prepared::save_displaced`]) and the journal
 //!   rewritten with what is there now; then the commit record (the commit point), the outcome,
-//!   and apply's last steps (refs committed while the files move, barrier 3, directory removed).
+//!   and apply's last steps (refs committed while the files move, barrier 3, the directory
+//!   published into the history log, or removed without history).
 //! - `abort`: the outcome, then the directory removed.
 //! - recovery: a prepared batch with its commit record rolls forward; one whose outcome says
 //!   aborted is removed; any other is kept, only the lock files of a dead commit attempt removed.
@@ -20,6 +21,7 @@ use crate::crash;
 use crate::durable::Barrier;
 use crate::error::{Error, Kind, Result};
 use crate::files::{self, Policy};
+use crate::history;
 use crate::journal::{self, Journal};
 use crate::leftovers;
 use crate::lock::BatchLock;
@@ -45,21 +47,23 @@ pub fn prepare(
 ) -> Result<Record> {
     let state_dir = repo.state_dir();
     refuse_used_xid(repo, xid)?;
+    let renames = crate::commands::apply::renames_of(&file);
     let batch = validate::validate(file, repo, label)?;
     let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     prepared::refuse_reserved(&state_dir, &checked)?;
     let planned = stage::plan(checked, &state_dir, &repo.gix)?;
     let dir = planned.batch_dir.clone();
     let mut barrier = Barrier::new(repo.settings.fsync);
-    let staged =
-        stage::journal(planned, &repo.git_dir, LogInfo::default(), &mut barrier).and_then(|journaled| {
-            crash::point("xa-journaled");
-            // The xa record rides on barrier 2, with the staged contents.
-            prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
-            let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
-            crash::point("xa-staged");
-            Ok(journaled)
-        });
+    // Journaled as apply journals: a committed batch keeps its pre-images and is logged (§7).
+    let log = LogInfo { keep: repo.settings.history, renames, ..LogInfo::default() };
+    let staged = stage::journal(planned, &repo.git_dir, log, &mut barrier).and_then(|journaled| {
+        crash::point("xa-journaled");
+        // The xa record rides on barrier 2, with the staged contents.
+        prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
+        let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
+        crash::point("xa-staged");
+        Ok(journaled)
+    });
     let journaled = staged.inspect_err(|_| {
         let _ = dir.remove(repo.settings.fsync);
     })?;
@@ -285,7 +289,8 @@ fn note_displaced(
     Ok(())
 }
 
-/// After the commit point: refs committed while the files move, one barrier, directory removed.
+/// After the commit point: refs committed while the files move, one barrier, then the directory
+/// becomes a log entry (history.rs) like an applied batch's, or is removed without history.
 /// If git does not confirm its commit, roll-forward finishes the batch.
 fn finish_commit(
     repo: &Repo,
@@ -307,13 +312,23 @@ fn finish_commit(
             _ => Err(Error::new(Kind::Interrupted, format!("batch {} could not finish", record.id))),
         };
     }
+    let logged = history::logs(record);
+    if logged {
+        let entry = repo.state_dir().log_entry(&record.id);
+        let kept = history::check_pre_images(record, dir.path(), entry.path(), hash, &Default::default());
+        history::write_outcome(dir, history::APPLIED, None, kept, &mut barrier)?;
+    }
     if settled.is_some() {
         barrier.add_file_system_of(&target.common_dir);
         barrier.add_file_system_of(&target.git_dir);
     }
     barrier.flush()?;
     crash::point("xa-synced");
-    dir.remove(repo.settings.fsync)
+    if !logged {
+        return dir.remove(repo.settings.fsync);
+    }
+    history::publish(&repo.state_dir(), dir, repo.settings.fsync)?;
+    history::prune(&repo.state_dir(), repo.settings.log_limit).map(|_| ())
 }
 
 fn after_commit_point(e: Error, xid: &str) -> Error {

@@ -309,3 +309,41 @@ fn kills_at_random_instants_of_prepare_and_commit_leave_all_or_nothing() {
     }
     eprintln!("random kills: {killed} killed, {finished} finished before the kill");
 }
+
+/// The history log's entries, newest first.
+fn log_entries(repo: &Repo) -> Vec<serde_json::Value> {
+    let out = repo.atomic(&["log", "--json"]);
+    out.expect(0);
+    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn a_committed_batch_is_logged_and_undone_to_the_byte_and_an_aborted_one_is_not_logged() {
+    let repo = repo();
+    let before = observe(&repo);
+    prepare(&repo, "a", BATCH).expect(0);
+    repo.atomic(&["abort", "--xid", "a"]).expect(0);
+    assert!(log_entries(&repo).is_empty(), "an aborted batch changed nothing");
+    prepare(&repo, "c", BATCH).expect(0);
+    repo.atomic(&["commit", "--xid", "c"]).expect(0);
+    let entries = log_entries(&repo);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["outcome"], "applied");
+    assert!(prepared_dirs(&repo).is_empty());
+    repo.atomic(&["undo"]).expect(0);
+    assert!(observe(&repo) == before, "{}", model::diff(&before, &observe(&repo)));
+}
+
+#[test]
+fn a_commit_finished_by_recovery_is_logged_and_undone_to_the_byte() {
+    let repo = repo();
+    let before = observe(&repo);
+    prepare(&repo, "x", BATCH).expect(0);
+    crash(&repo, &["commit", "--xid", "x"], "", "xa-committed");
+    recover_then(&repo, &before, &applied_state(BATCH), Seen::After);
+    let entries = log_entries(&repo);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["outcome"], "rolled-forward");
+    repo.atomic(&["undo"]).expect(0);
+    assert!(observe(&repo) == before, "{}", model::diff(&before, &observe(&repo)));
+}

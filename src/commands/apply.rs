@@ -505,7 +505,7 @@ fn report_kept(kept: &[history::Kept], quiet: bool) {
 }
 
 /// The `(from, to)` of each rename of a batch, for its log entry.
-fn renames_of(file: &parse::BatchFile) -> Vec<(String, String)> {
+pub(crate) fn renames_of(file: &parse::BatchFile) -> Vec<(String, String)> {
     file.files
         .iter()
         .filter_map(|f| match f {
