@@ -100,10 +100,11 @@ pub fn remove_own_locks(
     if target.settings.reftable {
         for lock in reftable_locks(target) {
             let Ok(meta) = std::fs::symlink_metadata(&lock) else { continue };
-            let own = match &noted {
-                Some(ids) => ids.contains(&LockId::of(&meta)),
-                None => is_recent(&meta, floor),
-            };
+            // git locks the stack again after its commit, for auto-compaction (`tables.list.lock`
+            // and `<table>.ref.lock`, new files made after the note): a kill there leaves locks
+            // the note cannot name, so only their age says whose they are, as before the note.
+            let own =
+                noted.as_ref().is_some_and(|ids| ids.contains(&LockId::of(&meta))) || is_recent(&meta, floor);
             if own {
                 std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
             } else if committed && lock.ends_with("tables.list.lock") {

@@ -21,6 +21,8 @@ mod batches;
 mod common;
 #[path = "common/model.rs"]
 mod model;
+#[path = "common/power.rs"]
+mod power;
 #[path = "common/procs.rs"]
 mod procs;
 
@@ -28,6 +30,7 @@ use batches::{Batch, FileOp, Fixture, Generator, Limits, RefOp};
 use common::Repo;
 use git_atomic::crash::POINTS;
 use model::{Seen, State, judge, leftovers, observe};
+use power::{Mounted, sh};
 use procs::{Ended, recover, run_atomic};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -703,87 +706,6 @@ fn torn_and_corrupt_journals_never_panic_and_stay_all_or_nothing() {
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// A loop-mounted ext4 image, unmounted (lazily, if need be) when dropped.
-struct Mounted {
-    image: std::path::PathBuf,
-    dir: std::path::PathBuf,
-}
-
-impl Mounted {
-    /// Makes and mounts a 64 MiB ext4 image; None (with the reason) where that cannot work.
-    fn new(scratch: &Path) -> Result<Mounted, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not root".into());
-        }
-        if !Path::new("/dev/loop-control").exists() {
-            return Err("no /dev/loop-control".into());
-        }
-        let image = scratch.join("ext4.img");
-        let dir = scratch.join("mnt");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
-        sh(&["mkfs.ext4", "-q", "-F", image.to_str().unwrap()])?;
-        let m = Mounted { image, dir };
-        m.mount()?;
-        Ok(m)
-    }
-
-    fn mount(&self) -> Result<(), String> {
-        sh(&["mount", "-o", "loop", self.image.to_str().unwrap(), self.dir.to_str().unwrap()])
-    }
-
-    fn umount(&self) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..50 {
-            match sh(&["umount", self.dir.to_str().unwrap()]) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(last)
-    }
-
-    /// Cuts the power: FS_IOC_SHUTDOWN with FS_GOING_FLAGS_NOLOGFLUSH (what `xfs_io -x -c
-    /// shutdown` does): nothing more reaches the disk, not even the file system's own journal.
-    fn cut_power(&self) {
-        use std::os::unix::io::AsRawFd;
-        const FS_IOC_SHUTDOWN: u64 = 0x8004_587d; // _IOR('X', 125, __u32)
-        const NOLOGFLUSH: u32 = 2;
-        let dir = std::fs::File::open(&self.dir).unwrap();
-        let flags = NOLOGFLUSH;
-        // SAFETY: the ioctl reads one u32 from a valid pointer; the descriptor is open.
-        let rc = unsafe { libc::ioctl(dir.as_raw_fd(), FS_IOC_SHUTDOWN as _, &flags as *const u32) };
-        assert_eq!(rc, 0, "FS_IOC_SHUTDOWN: {}", std::io::Error::last_os_error());
-    }
-
-    /// Unmounts and mounts again: what survives is what was durable at the cut.
-    fn remount(&self) {
-        self.umount().unwrap_or_else(|e| panic!("umount after the cut: {e}"));
-        self.mount().unwrap_or_else(|e| panic!("mount after the cut: {e}"));
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.umount().is_err() {
-            let _ = sh(&["umount", "-l", self.dir.to_str().unwrap()]);
-        }
-    }
-}
-
-fn sh(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr).trim())),
-    }
-}
-
 /// `git init` plus the fixture, in a directory of our choosing (the mounted image).
 fn fixture_at(dir: &Path) -> Fixture {
     let repo = Repo { tmp: tempfile::tempdir().unwrap(), dir: dir.to_path_buf() };
@@ -799,7 +721,7 @@ fn fixture_at(dir: &Path) -> Fixture {
 #[test]
 fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
     let scratch = tempfile::tempdir().unwrap();
-    let mounted = match Mounted::new(scratch.path()) {
+    let mounted = match Mounted::new(scratch.path(), 64) {
         Ok(m) => m,
         Err(why) => {
             common::skip(

@@ -8,84 +8,16 @@
 mod common;
 #[path = "common/model.rs"]
 mod model;
+#[path = "common/power.rs"]
+mod power;
 #[path = "common/procs.rs"]
 mod procs;
 
 use common::Repo;
 use model::observe;
-use std::path::{Path, PathBuf};
+use power::{Mounted, sh};
+use std::path::Path;
 use std::time::Duration;
-
-/// A loop-mounted ext4 image, unmounted when dropped (the same harness as tests/crash.rs).
-struct Mounted {
-    image: PathBuf,
-    dir: PathBuf,
-}
-
-impl Mounted {
-    fn new(scratch: &Path) -> Result<Mounted, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/loop-control").exists() {
-            return Err("not root, or no loop devices".into());
-        }
-        let image = scratch.join("ext4.img");
-        let dir = scratch.join("mnt");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::File::create(&image).unwrap().set_len(128 << 20).unwrap();
-        sh(&["mkfs.ext4", "-q", "-F", image.to_str().unwrap()])?;
-        let m = Mounted { image, dir };
-        m.mount()?;
-        Ok(m)
-    }
-
-    fn mount(&self) -> Result<(), String> {
-        sh(&["mount", "-o", "loop", self.image.to_str().unwrap(), self.dir.to_str().unwrap()])
-    }
-
-    fn umount(&self) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..50 {
-            match sh(&["umount", self.dir.to_str().unwrap()]) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(last)
-    }
-
-    /// FS_IOC_SHUTDOWN with FS_GOING_FLAGS_NOLOGFLUSH: nothing more reaches the disk.
-    fn cut_power(&self) {
-        use std::os::unix::io::AsRawFd;
-        const FS_IOC_SHUTDOWN: u64 = 0x8004_587d;
-        const NOLOGFLUSH: u32 = 2;
-        let dir = std::fs::File::open(&self.dir).unwrap();
-        // SAFETY: the ioctl reads one u32 from a valid pointer; the descriptor is open.
-        let rc = unsafe { libc::ioctl(dir.as_raw_fd(), FS_IOC_SHUTDOWN as _, &NOLOGFLUSH as *const u32) };
-        assert_eq!(rc, 0, "FS_IOC_SHUTDOWN: {}", std::io::Error::last_os_error());
-    }
-
-    fn remount(&self) {
-        self.umount().unwrap_or_else(|e| panic!("umount after the cut: {e}"));
-        self.mount().unwrap_or_else(|e| panic!("mount after the cut: {e}"));
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.umount().is_err() {
-            let _ = sh(&["umount", "-l", self.dir.to_str().unwrap()]);
-        }
-    }
-}
-
-fn sh(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{e}"))?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr).trim())),
-    }
-}
 
 /// A repository with one commit at `dir` (on the image), made durable.
 fn repo_at(dir: &Path) -> Repo {
@@ -102,7 +34,7 @@ const BATCH: &str = "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n
 
 fn mounted() -> Option<(tempfile::TempDir, Mounted)> {
     let scratch = tempfile::tempdir().unwrap();
-    match Mounted::new(scratch.path()) {
+    match Mounted::new(scratch.path(), 128) {
         Ok(m) => Some((scratch, m)),
         Err(why) => {
             common::skip("twophase power cuts", &why);

@@ -149,7 +149,8 @@ pub fn wait_for_orphans(repo: &Repo) {
     for dir in dirs.flatten() {
         if let Some(pid) = std::fs::read_to_string(dir.path().join("update-ref.pid"))
             .ok()
-            .and_then(|s| s.trim().parse().ok())
+            // The first line: a note of git's locks may follow (src/leftovers.rs).
+            .and_then(|s| s.lines().next()?.trim().parse().ok())
         {
             wait_pid_gone(pid);
         }
