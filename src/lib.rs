@@ -20,6 +20,7 @@ pub mod hook;
 pub mod journal;
 pub mod json;
 pub mod leftovers;
+pub mod limits;
 pub mod lock;
 pub mod lsp;
 pub mod parse;

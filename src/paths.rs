@@ -26,7 +26,7 @@ fn check_spelling(path: &str, mode: Option<Mode>) -> Result<()> {
     if path.contains('\0') {
         return Err(Error::invalid("path contains a NUL byte"));
     }
-    crate::parse::limits::check_name_length(path)?;
+    crate::limits::check_name_length(path)?;
     // Shown with hidden code points (U+200C) and control characters escaped.
     let shown = path.escape_debug().to_string();
     if path.starts_with('/') {
@@ -277,10 +277,10 @@ pub fn read_regular_file(root: &Path, relative: &str, limit: u64) -> Result<Vec<
         let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
         return Err(Error::invalid(format!("'{relative}' {what}")));
     }
-    crate::parse::limits::check_content_size(meta.len())?;
+    crate::limits::check_content_size(meta.len())?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| not_reachable(relative, e))?;
-    crate::parse::limits::check_content_size(bytes.len() as u64)?;
+    crate::limits::check_content_size(bytes.len() as u64)?;
     Ok(bytes)
 }
 

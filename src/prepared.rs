@@ -9,7 +9,9 @@ use crate::check::Checked;
 use crate::durable::Barrier;
 use crate::error::{Error, IoContext, Result};
 use crate::journal::{self, Journal};
+use crate::lock;
 use crate::record::{Record, RefChange};
+use crate::repo::Repo;
 use crate::state::{BatchDir, StateDir};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -277,4 +279,27 @@ pub fn save_displaced(
         barrier.add(dir);
     }
     Ok(to)
+}
+
+/// The decision for a participant's prepared batch, when it can be known now: the coordinator's
+/// outcome for the XID, or abort when there is none and the coordinator is not running (presumed
+/// abort). `None`: not coordinated, or the coordinator is running (or unreachable): wait.
+pub fn decision(repo: &Repo, xa: &Xa) -> Option<Outcome> {
+    let coordinator = xa.coordinator.as_ref()?;
+    if coordinator == &repo.common_dir {
+        // Our own lock is held by the caller: no coordinator of ours is running.
+        return Some(outcome(&repo.state_dir(), &xa.xid).map_or(Outcome::Aborted, |(o, _)| o));
+    }
+    if !coordinator.is_dir() {
+        return None; // unreachable (unmounted, moved): deciding could break atomicity
+    }
+    let state_dir = StateDir::of(coordinator);
+    let _held = lock::try_acquire(&state_dir).ok()??;
+    Some(outcome(&state_dir, &xa.xid).map_or(Outcome::Aborted, |(o, _)| o))
+}
+
+/// Whether a participant's coordinator is gone (not running): then recovery can decide.
+pub fn coordinator_gone(xa: &Xa) -> bool {
+    let Some(coordinator) = &xa.coordinator else { return false };
+    coordinator.is_dir() && lock::is_held(&StateDir::of(coordinator)).is_ok_and(|held| !held)
 }

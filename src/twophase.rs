@@ -47,7 +47,7 @@ pub fn prepare(
 ) -> Result<Record> {
     let state_dir = repo.state_dir();
     refuse_used_xid(repo, xid)?;
-    let renames = crate::commands::apply::renames_of(&file);
+    let renames = file.renames();
     let batch = validate::validate(file, repo, label)?;
     let checked = check::check(batch, repo.work_tree.as_deref(), repo.gix.object_hash())?;
     prepared::refuse_reserved(&state_dir, &checked)?;
@@ -379,7 +379,7 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                 clear_dead_attempt(repo, &record, &dir)?;
                 let decided = match prepared::outcome(&state_dir, &xa.xid) {
                     Some((outcome, _)) => Some(outcome),
-                    None => crate::xa::decision(repo, &xa),
+                    None => prepared::decision(repo, &xa),
                 };
                 if decided == Some(Outcome::Aborted) {
                     prepared::record_outcome(
@@ -429,8 +429,33 @@ pub fn needs_recovery(state_dir: &crate::state::StateDir) -> bool {
     let Ok(dirs) = state_dir.prepared_dirs() else { return false };
     dirs.iter().any(|dir| {
         dir.update_ref_pid().exists()
-            || prepared::read_xa(dir).is_some_and(|xa| crate::xa::coordinator_gone(&xa))
+            || prepared::read_xa(dir).is_some_and(|xa| prepared::coordinator_gone(&xa))
             || journal::has_commit_record(&dir.journal(), &dir.id())
             || prepared::read_xa(dir).is_some_and(|xa| prepared::outcome(state_dir, &xa.xid).is_some())
     })
+}
+
+/// Recovers interrupted batches before a command does its own work (SPEC §1.4); a batch that
+/// cannot be recovered stops the command with exit 3.
+pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<()> {
+    let prepared = recover_prepared(repo, lock, quiet)?;
+    for recovered in crate::recover::recover_all(repo, lock, quiet)?.into_iter().chain(prepared) {
+        match recovered.action {
+            crate::recover::Action::RolledBack if !quiet => {
+                eprintln!("git atomic: rolled back interrupted batch {}", recovered.id)
+            }
+            crate::recover::Action::RolledForward if !quiet => {
+                eprintln!("git atomic: finished interrupted batch {}", recovered.id)
+            }
+            crate::recover::Action::Conflict(why) => {
+                return Err(Error::new(
+                    Kind::Interrupted,
+                    format!("interrupted batch {} cannot be finished: {}", recovered.id, why.join("; ")),
+                )
+                .hint("run 'git atomic status' for details"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

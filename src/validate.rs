@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::git::Git;
-use crate::parse::limits;
+use crate::limits;
 use crate::parse::{BatchFile, Content, FileEntry, FileExpect, RefEntry, RefExpect};
 use crate::paths;
 use crate::record::{Mode, RefChange, RefVerb};

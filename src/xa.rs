@@ -8,43 +8,18 @@
 //! is what participants test to tell a live coordinator from a dead one, without ever waiting
 //! on it (no deadlock: only the coordinator waits, for the participants' locks).
 
-use crate::commands::recover_interrupted;
 use crate::crash;
 use crate::error::{Error, Kind, Result};
 use crate::json::{FileLine, RefLine, RepositoryLine};
 use crate::lock::{self, BatchLock};
 use crate::parse::BatchFile;
-use crate::prepared::{self, Outcome, Xa};
+use crate::prepared::{self, Outcome};
 use crate::record::Record;
 use crate::refstore::RefValue;
 use crate::repo::Repo;
-use crate::state::StateDir;
-use crate::twophase;
+use crate::twophase::{self, recover_interrupted};
 use crate::validate::BatchLabel;
 use std::time::Duration;
-
-/// The decision for a participant's prepared batch, when it can be known now: the coordinator's
-/// outcome for the XID, or abort when there is none and the coordinator is not running (presumed
-/// abort). `None`: not coordinated, or the coordinator is running (or unreachable): wait.
-pub fn decision(repo: &Repo, xa: &Xa) -> Option<Outcome> {
-    let coordinator = xa.coordinator.as_ref()?;
-    if coordinator == &repo.common_dir {
-        // Our own lock is held by the caller: no coordinator of ours is running.
-        return Some(prepared::outcome(&repo.state_dir(), &xa.xid).map_or(Outcome::Aborted, |(o, _)| o));
-    }
-    if !coordinator.is_dir() {
-        return None; // unreachable (unmounted, moved): deciding could break atomicity
-    }
-    let state_dir = StateDir::of(coordinator);
-    let _held = lock::try_acquire(&state_dir).ok()??;
-    Some(prepared::outcome(&state_dir, &xa.xid).map_or(Outcome::Aborted, |(o, _)| o))
-}
-
-/// Whether a participant's coordinator is gone (not running): then recovery can decide.
-pub fn coordinator_gone(xa: &Xa) -> bool {
-    let Some(coordinator) = &xa.coordinator else { return false };
-    coordinator.is_dir() && lock::is_held(&StateDir::of(coordinator)).is_ok_and(|held| !held)
-}
 
 /// One repository of the batch: where, opened, its lock (`None` for the coordinator's, held by
 /// the caller) and its part.

@@ -9,7 +9,7 @@
 //! Nesting deeper than `limits::MAX_DEPTH` and keys longer than `limits::MAX_KEY_BYTES` are
 //! refused as they are read, so no input can make the reader use much more than its size.
 
-use crate::parse::limits;
+use crate::limits;
 use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};

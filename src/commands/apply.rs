@@ -99,7 +99,7 @@ pub fn apply_file(
     links: LogInfo,
     out: &mut ApplyResult,
 ) -> Result<()> {
-    let log = LogInfo { keep: repo.settings.history, renames: renames_of(&file), ..links };
+    let log = LogInfo { keep: repo.settings.history, renames: file.renames(), ..links };
     let label = BatchLabel::new(&file, args.message.clone());
     if !file.repositories.is_empty() {
         return apply_across(args, repo, file, label, out);
@@ -502,17 +502,6 @@ fn report_kept(kept: &[history::Kept], quiet: bool) {
             k.path
         );
     }
-}
-
-/// The `(from, to)` of each rename of a batch, for its log entry.
-pub(crate) fn renames_of(file: &parse::BatchFile) -> Vec<(String, String)> {
-    file.files
-        .iter()
-        .filter_map(|f| match f {
-            parse::FileEntry::Rename { path, to, .. } => Some((path.clone(), to.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Adds what git wrote for the refs to the barrier (git syncs no ref by itself). Even one ref
