@@ -646,8 +646,15 @@ impl<'r> Resolver<'r> {
         let out = self
             .repo
             .git
-            .run(&["cat-file", "--batch-check=%(objectname) %(objecttype)"], Some(input.as_bytes()))?;
-        let text = String::from_utf8_lossy(&out);
+            .output(&["cat-file", "--batch-check=%(objectname) %(objecttype)"], Some(input.as_bytes()))?;
+        if !out.status.success() {
+            // git ran and refused one of the batch's revisions (`:./` outside a work tree, say):
+            // the batch is what is wrong, not git.
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::invalid(format!("a revision cannot be resolved: {}", why.trim()))
+                .hint("'git rev-parse --verify REV' shows how git reads each 'to:'"));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() != by_git.len() {
             return Err(Error::fatal("git cat-file answered a different number of lines than asked"));

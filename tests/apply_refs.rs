@@ -496,3 +496,19 @@ fn a_failure_while_contents_are_staged_releases_gits_locks_and_changes_nothing()
     repo.apply(batch).expect(0);
     assert_eq!(repo.read("f.txt"), "new\n");
 }
+
+/// Found by fuzzing under git 2.39: a revision git itself refuses to read (here a relative path
+/// from outside the work tree) is an invalid batch (2), not a failure of git (128).
+#[test]
+fn a_revision_git_refuses_to_read_is_invalid_not_fatal() {
+    let repo = Repo::new();
+    let outside = tempfile::tempdir().unwrap();
+    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+    cmd.current_dir(outside.path()).env("GIT_DIR", repo.path(".git")).env("GIT_WORK_TREE", &repo.dir);
+    let before = repo.snapshot();
+    let batch = "refs:\n  - update: refs/heads/main\n    to: \":./\"\n";
+    let out = common::Outcome::from(common::run_with_stdin(&mut cmd, batch.as_bytes()));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.starts_with("error: "), "{out:?}");
+    assert_eq!(repo.snapshot(), before);
+}
