@@ -103,14 +103,7 @@ fn interrupted_batch_touching(touched: &BTreeSet<String>) -> Result<Option<(Stri
     for batch in state_dir.batch_dirs()? {
         if let Journal::Intact { record, .. } = journal::read(&batch.journal())? {
             // `HEAD` and other per-worktree refs of a batch are those of the worktree it ran in.
-            let same_worktree = record.git_dir == repo.git_dir;
-            let hit = record
-                .refs
-                .iter()
-                .flat_map(|r| [&r.name, &r.target])
-                .filter(|n| same_worktree || !crate::refstore::is_per_worktree(n))
-                .find(|n| touched.contains(*n));
-            if let Some(name) = hit {
+            if let Some(name) = record.ref_touched(&repo.git_dir, touched) {
                 return Ok(Some((record.id.clone(), name.clone())));
             }
         }

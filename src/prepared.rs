@@ -236,14 +236,7 @@ pub fn touching(
 ) -> Result<Option<(String, String)>> {
     for (_, xa, record) in all(state_dir)? {
         let Some(record) = record else { continue };
-        let same_worktree = record.git_dir == git_dir;
-        let hit = record
-            .refs
-            .iter()
-            .flat_map(|r| [&r.name, &r.target])
-            .filter(|n| same_worktree || !crate::refstore::is_per_worktree(n))
-            .find(|n| touched.contains(*n));
-        if let Some(name) = hit {
+        if let Some(name) = record.ref_touched(git_dir, touched) {
             return Ok(Some((xa.xid, name.clone())));
         }
     }

@@ -6,7 +6,8 @@
 use crate::refstore::RefValue;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 /// Everything recovery needs to roll the batch back or forward, without the batch file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +23,30 @@ pub struct Record {
     /// What the history log needs (format 3); a format 1 or 2 journal reads as keeping nothing.
     #[serde(default)]
     pub log: Box<LogInfo>,
+}
+
+impl Record {
+    /// The first of `touched` that is one of the batch's refs (by the name written or the ref it
+    /// resolves to), for the hook to refuse; per-worktree refs (`HEAD`) count only when `git_dir`
+    /// is the worktree the batch ran in.
+    pub fn ref_touched<'a>(&'a self, git_dir: &Path, touched: &BTreeSet<String>) -> Option<&'a String> {
+        let same_worktree = self.git_dir == git_dir;
+        self.refs
+            .iter()
+            .flat_map(|r| [&r.name, &r.target])
+            .filter(|n| same_worktree || !crate::refstore::is_per_worktree(n))
+            .find(|n| touched.contains(*n))
+    }
+
+    /// The refs the batch changes (after following symbolic refs), for `status`.
+    pub fn ref_targets(&self) -> Vec<String> {
+        self.refs.iter().map(|r| r.target.clone()).collect()
+    }
+
+    /// The paths the batch writes or removes, for `status`.
+    pub fn paths(&self) -> Vec<String> {
+        self.puts.iter().map(|p| p.path.clone()).chain(self.removes.iter().map(|r| r.path.clone())).collect()
+    }
 }
 
 /// What `git atomic log` and `undo` need beyond recovery: whether the batch keeps pre-images

@@ -61,14 +61,9 @@ fn status() -> Result<StatusResult> {
             BatchLine { id, state, committed: false, message: None, refs: vec![], files: vec![], conflicts };
         if let Journal::Intact { record, committed } = journal::read(&batch.journal())? {
             line.committed = committed;
+            line.refs = record.ref_targets();
+            line.files = record.paths();
             line.message = Some(record.message);
-            line.refs = record.refs.iter().map(|r| r.target.clone()).collect();
-            line.files = record
-                .puts
-                .iter()
-                .map(|p| p.path.clone())
-                .chain(record.removes.iter().map(|r| r.path.clone()))
-                .collect();
         }
         batches.push(line);
     }
@@ -84,13 +79,8 @@ fn prepared_lines(state_dir: &crate::state::StateDir) -> Result<Vec<PreparedLine
         let mut line =
             PreparedLine { xid: xa.xid, id: dir.id(), since: xa.since, refs: vec![], files: vec![] };
         if let Some(record) = record {
-            line.refs = record.refs.iter().map(|r| r.target.clone()).collect();
-            line.files = record
-                .puts
-                .iter()
-                .map(|p| p.path.clone())
-                .chain(record.removes.iter().map(|r| r.path.clone()))
-                .collect();
+            line.refs = record.ref_targets();
+            line.files = record.paths();
         }
         lines.push(line);
     }
