@@ -342,9 +342,7 @@ fn forget(repo: &Repo, dir: &BatchDir) -> Result<()> {
     if dir.update_ref_pid().exists()
         && let Journal::Intact { record, .. } = journal::read(&dir.journal())?
     {
-        leftovers::wait_for_orphan_update_ref(dir);
-        let target = recover::open_target(repo, &record)?;
-        leftovers::remove_own_locks(&target, &record, dir, false)?;
+        clear_dead_attempt(repo, &record, dir)?;
     }
     dir.remove(repo.settings.fsync)
 }
