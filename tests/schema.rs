@@ -1,7 +1,7 @@
 //! Issue 20: `schema/batch.schema.json` is a draft 2020-12 schema of the batch format that
-//! editors use to validate and complete batch files. On a set of batches it agrees with
-//! git-atomic itself: the schema accepts a batch exactly when git-atomic does not refuse it as
-//! invalid (exit 2).
+//! editors use to validate and complete batch files. Every example batch passes it, and on a set
+//! of batches it agrees with git-atomic itself: the schema accepts a batch exactly when git-atomic
+//! does not refuse it as invalid (exit 2).
 //!
 //! Only structural rules are in the cases: keys, types, one action per entry, exactly one content
 //! source, the spelling of object ids, modes and paths. What needs the repository (a revision that
@@ -15,6 +15,9 @@ mod common;
 mod schema;
 
 use common::Repo;
+use std::path::Path;
+
+const ID: &str = "0123456789abcdef0123456789abcdef01234567";
 
 #[test]
 fn the_schema_is_a_valid_draft_2020_12_schema() {
@@ -22,6 +25,32 @@ fn the_schema_is_a_valid_draft_2020_12_schema() {
     assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
     jsonschema::meta::validate(&schema).expect("the schema passes its meta-schema");
     schema::validator();
+}
+
+#[test]
+fn every_example_batch_passes_the_schema_once_its_placeholders_are_filled() {
+    let validator = schema::validator();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/batches");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../../schema/batch.schema.json\n"),
+            "{} names the schema for editors",
+            path.display()
+        );
+        let names = schema::placeholders(&text);
+        let values: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), ID)).collect();
+        let batch = schema::yaml_to_json(&schema::fill(&text, &values));
+        let errors = schema::errors(&validator, &batch);
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 4, "only {seen} example batches in {}", dir.display());
 }
 
 /// Batches git-atomic accepts (it applies them or refuses a precondition: exit 0 or 1), in a
