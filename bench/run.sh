@@ -25,10 +25,10 @@ set -euo pipefail
 mode=${1:-full}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-# git-atomic as install.sh builds it (profile dist: release with LTO).
-cargo build --profile dist --quiet --bin git-atomic
+# git-atomic as install.sh builds it (profile release; see README "Install" for dist).
+cargo build --release --quiet --bin git-atomic
 cargo build --release --quiet --example bench_baseline
-atomic=${CARGO_TARGET_DIR:-$here/target}/dist/git-atomic
+atomic=${CARGO_TARGET_DIR:-$here/target}/release/git-atomic
 baseline=${CARGO_TARGET_DIR:-$here/target}/release/examples/bench_baseline
 work=$(mktemp -d "${TMPDIR:-/tmp}/git-atomic-bench.XXXXXX")
 trap 'umount "$work/fs" 2>/dev/null || umount -l "$work/fs" 2>/dev/null; rm -rf "$work"' EXIT

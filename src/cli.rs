@@ -1,7 +1,8 @@
-//! The whole command line, in one place: `-h` and `--help` come from here. The man page
-//! (`man/git-atomic.1`) is written by hand and must be kept in step with it.
+//! The whole command line, in one place: `-h`, `--help` and the shell completions come from
+//! here. The man page (`man/git-atomic.1`) is written by hand; tests/packaging.rs checks that it
+//! names every subcommand and option this file defines, and no other.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Apply a batch of ref and work-tree changes all-or-nothing, surviving a crash at any instant.
@@ -40,19 +41,20 @@ pub enum Command {
 /// Options of `git atomic prepare`.
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
-    /// The transaction id the coordinator commits or aborts it by: 1-128 of [A-Za-z0-9._:-].
+    /// The transaction id to commit or abort it by: 1-128 of [A-Za-z0-9._:-].
     #[arg(long, value_name = "XID")]
     pub xid: String,
     /// The batch file; '-' or nothing reads stdin.
     pub file: Option<PathBuf>,
-    /// Prepare even when the reference-transaction hook is not installed (plain git can then
-    /// move a reserved ref, and commit is refused).
+    /// Prepare even without the reference-transaction hook installed.
+    ///
+    /// Plain git can then move a reserved ref, and commit is refused.
     #[arg(long)]
     pub no_hook_check: bool,
-    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
-    /// Reflog message for every changed ref (overrides the batch's 'message').
+    /// Reflog message for every changed ref (instead of 'message').
     #[arg(short = 'm', long = "message", value_name = "MSG")]
     pub message: Option<String>,
     /// Print nothing on success.
@@ -66,7 +68,7 @@ pub struct XidArgs {
     /// The XID the batch was prepared under.
     #[arg(long, value_name = "XID")]
     pub xid: String,
-    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
     /// Print nothing on success.
@@ -101,7 +103,7 @@ pub struct UndoArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
     /// Print nothing on success.
@@ -119,9 +121,10 @@ pub struct HookArgs {
 /// What to do with the hook.
 #[derive(Debug, Subcommand)]
 pub enum HookAction {
-    /// Install the hook into this repository's hooks directory (core.hooksPath honoured),
-    /// chaining any reference-transaction hook already there.
-    Install,
+    /// Install the hook here, chaining a reference-transaction hook already there.
+    ///
+    /// Into the hooks directory git uses (core.hooksPath honoured).
+    Install(HookInstallArgs),
     /// Remove the hook and restore the one it chained.
     Uninstall,
     /// What the installed hook runs; not for people.
@@ -138,6 +141,16 @@ pub enum HookAction {
     },
 }
 
+/// Options of `git atomic hook install`.
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    /// Install into git's init.templateDir (or DIR), for new clones and inits.
+    ///
+    /// A DIR becomes init.templateDir when that is unset; core.hooksPath is never set.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, require_equals = true)]
+    pub template: Option<Option<PathBuf>>,
+}
+
 /// Options of `git atomic apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -149,26 +162,31 @@ pub struct ApplyArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch to finish (default: atomic.lockTimeout, 10).
+    /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
-    /// Reflog message for every changed ref (overrides the batch's 'message').
+    /// Reflog message for every changed ref (instead of 'message').
     #[arg(short = 'm', long = "message", value_name = "MSG")]
     pub message: Option<String>,
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Let 'source:' copy a regular file from outside the work tree (an editor's temporary
-    /// file); without it a source must be a file of the work tree, outside .git.
+    /// Let 'source:' copy a regular file from outside the work tree.
+    ///
+    /// For an editor's temporary file; without it a source must be a file of the work tree,
+    /// outside .git.
     #[arg(long)]
     pub allow_source_outside: bool,
-    /// Read an LSP WorkspaceEdit or ApplyWorkspaceEditParams (JSON) instead of a batch.
+    /// Read an LSP WorkspaceEdit (JSON) instead of a batch.
+    ///
+    /// ApplyWorkspaceEditParams, as an editor sends it, is read too.
     #[arg(long)]
     pub lsp: bool,
-    /// With --lsp: the unit of positions' 'character' (utf-8, utf-16 or utf-32; default utf-16).
+    /// With --lsp: 'character' counts utf-8, utf-16 (default) or utf-32.
     #[arg(long, value_name = "ENC", requires = "lsp", value_parser = ["utf-8", "utf-16", "utf-32"])]
+    #[arg(hide_possible_values = true)]
     pub position_encoding: Option<String>,
-    /// With --lsp: print the equivalent batch (JSON) instead of applying it.
+    /// With --lsp: print the equivalent batch (JSON), apply nothing.
     #[arg(long, requires = "lsp")]
     pub emit_batch: bool,
 }
@@ -182,8 +200,9 @@ pub struct RecoverArgs {
     /// Seconds to wait for a running batch to finish.
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
-    /// Give up on batch ID (after exit 3): keep refs and files as they are, move its journal and
-    /// staged contents to .git/atomic/abandoned/ID.
+    /// Give up on batch ID (after exit 3), keeping its refs and files as they are.
+    ///
+    /// Its journal and staged contents move to .git/atomic/abandoned/ID.
     #[arg(long, value_name = "ID")]
     pub abandon: Option<String>,
 }
@@ -195,3 +214,62 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The name `completions` is caught before the command line is parsed (see `main.rs`): a hidden
+/// command that install.sh runs, outside the user's command tree.
+pub const COMPLETIONS: &str = "completions";
+
+/// Prints the completion script for `shell` (bash, zsh, fish, elvish, powershell), generated
+/// from the definition above so that it cannot drift from it; returns the exit status.
+pub fn print_completions(shell: Option<&str>) -> i32 {
+    let Some(shell) = shell.and_then(|s| s.parse::<clap_complete::Shell>().ok()) else {
+        eprintln!("usage: git atomic completions (bash | zsh | fish | elvish | powershell)");
+        return crate::error::Kind::Invalid.exit_code();
+    };
+    let script = match shell {
+        clap_complete::Shell::Bash => bash_completions(),
+        _ => generate(shell, "git-atomic"),
+    };
+    use std::io::Write as _;
+    match std::io::stdout().write_all(script.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => crate::error::Error::fatal(format!("cannot write the completions: {e}")).report(),
+    }
+}
+
+/// The generator's script for `shell`, for a command named `bin_name`.
+fn generate(shell: clap_complete::Shell, bin_name: &'static str) -> String {
+    let mut cli = Cli::command().name(bin_name).bin_name(bin_name);
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cli, bin_name, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The bash script: clap_complete's, generated for the name `git_atomic` (its bash generator
+/// mangles a name with a '-' in two different ways, and then completes no option) and renamed
+/// `_git_atomic_clap` for the command `git-atomic`, then [`BASH_GIT_GLUE`].
+fn bash_completions() -> String {
+    let script = generate(clap_complete::Shell::Bash, "git_atomic")
+        .replace("_git_atomic() {", "_git_atomic_clap() {")
+        .replace("-F _git_atomic ", "-F _git_atomic_clap ")
+        .replace("-o default git_atomic\n", "-o default git-atomic\n");
+    script + BASH_GIT_GLUE
+}
+
+/// git's own bash completion completes `git atomic …` by calling `_git_atomic` (after loading
+/// this file through `_completion_loader git-atomic`), with its words in `words`, `cword` and
+/// `__git_cmd_idx`: this hands them to the generated function as if `git-atomic` had been
+/// typed, and adds the space that git's `-o nospace` completion leaves to each function.
+const BASH_GIT_GLUE: &str = r#"
+# `git atomic <TAB>` through git's bash completion.
+_git_atomic() {
+    local idx=${__git_cmd_idx:-1}
+    local COMP_WORDS=(git-atomic "${words[@]:idx+1}")
+    local COMP_CWORD=$((cword - idx))
+    _git_atomic_clap git-atomic "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    local i
+    for i in "${!COMPREPLY[@]}"; do
+        [[ -d ${COMPREPLY[i]} ]] || COMPREPLY[i]+=" "
+    done
+}
+"#;

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 pub const MARKER: &str = "# git-atomic reference-transaction hook";
 /// Suffix of a hook that was installed before ours and now runs chained behind it.
 pub const CHAINED_SUFFIX: &str = ".git-atomic-chained";
-/// The hook script, with the binary path filled in at install time.
+/// The hook script, with the installing binary's path filled in as its fallback.
 pub const TEMPLATE: &str = include_str!("../hooks/reference-transaction");
 
 /// Runs the hook for `state` (stdin: git's `<old> <new> <ref>` lines) and returns its status.
@@ -199,16 +199,88 @@ pub fn is_installed(hooks_dir: &Path) -> bool {
     std::fs::read_to_string(hooks_dir.join("reference-transaction")).is_ok_and(|t| t.contains(MARKER))
 }
 
-/// Installs our hook, chaining (never replacing) a hook that is already there.
+/// Installs our hook into this repository, chaining (never replacing) a hook already there.
 pub fn install(repo: &Repo) -> Result<String> {
-    let dir = hooks_dir(repo)?;
+    install_into(&hooks_dir(repo)?)
+}
+
+/// Installs our hook into git's template directory (`init.templateDir`, or `dir`, which becomes
+/// `init.templateDir` when that is unset), so that every `git init` and `git clone` gets it.
+/// `core.hooksPath` is never set: it would take over the hooks of every repository.
+pub fn install_template(dir: Option<&Path>) -> Result<String> {
+    let git = crate::git::find_git()?;
+    let configured = template_dir_setting(&git)?;
+    let template = match (dir, &configured) {
+        (None, Some(configured)) => configured.clone(),
+        (None, None) => {
+            return Err(Error::invalid("init.templateDir is not set, so there is no template to install into")
+                .hint("pass a directory, which becomes init.templateDir: git atomic hook install --template=\"$HOME/.git-template\"")
+                .hint("or set it yourself: 'git config --global init.templateDir <dir>'"));
+        }
+        (Some(dir), _) => {
+            std::path::absolute(dir).io_context(|| format!("cannot resolve '{}'", dir.display()))?
+        }
+    };
+    if let (Some(configured), Some(_)) = (&configured, dir)
+        && configured != &template
+    {
+        return Err(Error::invalid(format!(
+            "init.templateDir is '{}', not '{}': git would not use the hook there",
+            configured.display(),
+            template.display()
+        ))
+        .hint("run 'git atomic hook install --template' to install into init.templateDir"));
+    }
+    let mut note = install_into(&template.join("hooks"))?;
+    if configured.is_none() {
+        set_template_dir(&git, &template)?;
+        note.push_str(&format!(
+            "\nset init.templateDir to '{}' in your global git config",
+            template.display()
+        ));
+    }
+    note.push_str("\nnew repositories (git init, git clone) get the hook; for existing ones run 'git atomic hook install' in each");
+    Ok(note)
+}
+
+/// `init.templateDir` as git reads it for a new repository: global and system config, `~`
+/// expanded; a repository's own config plays no part, so it runs outside any repository.
+fn template_dir_setting(git: &Path) -> Result<Option<PathBuf>> {
+    let out = Command::new(git)
+        .args(["config", "--path", "--get", "init.templateDir"])
+        .current_dir("/")
+        .env_remove("GIT_DIR")
+        .stderr(Stdio::inherit())
+        .output()
+        .io_context(|| format!("cannot run '{}'", git.display()))?;
+    let value = String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_string();
+    Ok((out.status.success() && !value.is_empty()).then(|| PathBuf::from(value)))
+}
+
+/// Sets `init.templateDir` in the user's global config (never `core.hooksPath`).
+fn set_template_dir(git: &Path, dir: &Path) -> Result<()> {
+    let status = Command::new(git)
+        .args(["config", "--global", "init.templateDir"])
+        .arg(dir)
+        .current_dir("/")
+        .env_remove("GIT_DIR")
+        .status()
+        .io_context(|| format!("cannot run '{}'", git.display()))?;
+    if !status.success() {
+        return Err(Error::fatal("cannot set init.templateDir in the global git config"));
+    }
+    Ok(())
+}
+
+/// Installs our hook into the hooks directory `dir`, chaining a hook already there.
+fn install_into(dir: &Path) -> Result<String> {
     let hook = dir.join("reference-transaction");
     let script = script_for_this_binary()?;
-    if is_installed(&dir) {
+    if is_installed(dir) {
         write_hook(&hook, &script)?;
         return Ok(format!("hook already installed in '{}'", dir.display()));
     }
-    std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
+    std::fs::create_dir_all(dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
     let chained = dir.join(format!("reference-transaction{CHAINED_SUFFIX}"));
     let mut note = format!("installed the reference-transaction hook in '{}'", dir.display());
     if std::fs::symlink_metadata(&hook).is_ok() {
@@ -239,7 +311,8 @@ pub fn uninstall(repo: &Repo) -> Result<String> {
     Ok(format!("removed the hook from '{}'", dir.display()))
 }
 
-/// The template with this binary's absolute path, so the hook works without PATH.
+/// The script with this binary's absolute path, the fallback when no `git-atomic` is on the
+/// PATH git gives its hooks (its exec-path first), so the hook also works without PATH.
 fn script_for_this_binary() -> Result<String> {
     let exe = std::env::current_exe().io_context(|| "cannot find the git-atomic binary".into())?;
     let exe = exe.to_string_lossy();

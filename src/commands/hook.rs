@@ -1,4 +1,4 @@
-//! `git atomic hook install|uninstall|reference-transaction`.
+//! `git atomic hook install [--template[=DIR]]|uninstall|reference-transaction`.
 
 use crate::cli::{HookAction, HookArgs};
 use crate::hook;
@@ -9,7 +9,10 @@ pub fn run(args: &HookArgs) -> i32 {
     let result = match &args.action {
         HookAction::ReferenceTransaction { state } => return hook::reference_transaction(state),
         HookAction::RecoverAfter { pid } => return hook::recover_after(*pid),
-        HookAction::Install => Repo::discover().and_then(|repo| hook::install(&repo)),
+        HookAction::Install(args) => match &args.template {
+            Some(dir) => hook::install_template(dir.as_deref()),
+            None => Repo::discover().and_then(|repo| hook::install(&repo)),
+        },
         HookAction::Uninstall => Repo::discover().and_then(|repo| hook::uninstall(&repo)),
     };
     match result {

@@ -50,7 +50,9 @@ pub fn seal(cmd: &mut Command, home: &Path) {
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
         .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
         .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_EXEC_PATH", exec_path());
+        .env("GIT_EXEC_PATH", exec_path())
+        // The hook runs the `git-atomic` on PATH first: the one under test, never an installed one.
+        .env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()));
 }
 
 /// A scratch repository that lives as long as the value.
