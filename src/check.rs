@@ -8,7 +8,9 @@ use crate::paths::Found;
 use crate::record::{FileState, JournalBlob, JournalRemove, Mode};
 use crate::validate::{Batch, Expect, FileAction, FileChange, NewContent};
 use gix::ObjectId;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 /// Where a put's new content comes from.
 #[derive(Debug, Clone)]
@@ -53,6 +55,59 @@ pub struct Checked {
     pub files_report: Vec<FileReport>,
     /// What `lstat` said of every touched path, to notice a change before the commit point.
     snapshots: Vec<(String, Option<StatKey>)>,
+    /// Files the batch's reader saw, taken as seen while their `lstat` is unchanged.
+    seen: Seen,
+}
+
+/// What a reader of the batch (the `--lsp` conversion) saw of work-tree files: each one's
+/// `lstat` and blob, so that [`check`] does not read a file again while its `lstat` is unchanged
+/// (as git's index trusts its cached stat data). [`Checked::recheck`] still proves, under git's
+/// locks, that nothing changed since.
+#[derive(Debug, Clone, Default)]
+pub struct Seen(HashMap<String, (StatKey, Found)>);
+
+/// How much older than the read a file's ctime must be for its `lstat` to vouch for its content.
+/// A change after the read gives a later ctime, unless it falls in the same tick of the file
+/// system's clock (the kernel's coarse clock: at most 10 ms; git calls such entries "racily
+/// clean"): a file changed that recently, or on a file system with whole-second times, is read
+/// again.
+const SEEN_MIN_AGE: Duration = Duration::from_millis(50);
+
+impl Seen {
+    /// Notes that the regular file at `path`, with `lstat` `meta` taken no earlier than
+    /// `read_at`, held `blob` in `mode` when read; a file changed too recently is not noted.
+    pub fn note(
+        &mut self,
+        path: &str,
+        meta: &std::fs::Metadata,
+        read_at: SystemTime,
+        blob: ObjectId,
+        mode: Mode,
+    ) {
+        use std::os::unix::fs::MetadataExt;
+        let key = StatKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        };
+        let Ok(since_epoch) = read_at.duration_since(SystemTime::UNIX_EPOCH) else { return };
+        let Some(limit) = since_epoch.checked_sub(SEEN_MIN_AGE) else { return };
+        let before_limit =
+            (key.ctime.0, key.ctime.1) < (limit.as_secs() as i64, i64::from(limit.subsec_nanos()));
+        let old_enough = key.ctime.1 != 0 && before_limit;
+        if meta.is_file() && mode != Mode::Symlink && old_enough {
+            self.0.insert(path.to_string(), (key, Found::File { blob, mode }));
+        }
+    }
+
+    /// What was seen at `path`, when its `lstat` is still `now`.
+    fn unchanged(&self, path: &str, now: Option<&StatKey>) -> Option<Found> {
+        let (key, found) = self.0.get(path)?;
+        (Some(key) == now).then(|| found.clone())
+    }
 }
 
 /// The parts of `lstat` that change whenever a file's content, mode or identity does.
@@ -91,10 +146,11 @@ pub fn check(batch: Batch, work_tree: Option<&Path>, hash: gix::hash::Kind) -> R
 /// Like [`check`], but goes on past a failed precondition and returns every one (refusals, in
 /// entry order), so that `--dry-run` can list them all. Any other error ends the check.
 pub fn check_all(
-    batch: Batch,
+    mut batch: Batch,
     work_tree: Option<&Path>,
     hash: gix::hash::Kind,
 ) -> Result<(Checked, Vec<Error>)> {
+    let seen = std::mem::take(&mut batch.seen);
     let mut checked = Checked {
         batch,
         work_tree: work_tree.map(Path::to_path_buf),
@@ -102,6 +158,7 @@ pub fn check_all(
         removes: Vec::new(),
         files_report: Vec::new(),
         snapshots: Vec::new(),
+        seen,
     };
     let Some(work_tree) = work_tree else {
         return Ok((checked, Vec::new()));
@@ -178,7 +235,10 @@ impl Checked {
             Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => None, // refused just below
             Err(e) => return Err(Error::fatal(format!("cannot inspect '{path}': {e}"))),
         };
-        let found = dirs.inspect(path, hash)?.map_err(|parent| not_a_directory(dirs, &parent))?;
+        let found = match self.seen.unchanged(path, before.as_ref()) {
+            Some(found) => found,
+            None => dirs.inspect(path, hash)?.map_err(|parent| not_a_directory(dirs, &parent))?,
+        };
         self.snapshots.push((path.to_string(), before));
         Ok(found)
     }

@@ -186,39 +186,54 @@ pub fn remove_staged(batch: &BatchDir) {
     }
 }
 
-/// Keeps `atomic.logLimit` entries, removing the oldest (with their pre-images).
+/// Keeps `atomic.logLimit` entries, removing the oldest (with their pre-images). One listing of
+/// the log serves both steps; it is sorted only when entries go.
 pub fn prune(state: &StateDir, limit: u64) -> Result<usize> {
-    let mut ids = entry_ids(&state.log())?;
+    let (mut ids, mut hidden) = listing(&state.log())?;
     let excess = ids.len().saturating_sub(limit as usize);
-    ids.truncate(excess);
-    for id in &ids {
-        // Renamed out of sight first: a crash while removing never leaves a torn entry listed.
-        let hidden = state.log().join(format!(".pruned-{id}"));
-        std::fs::rename(state.log().join(id), &hidden).io_context(|| format!("cannot prune '{id}'"))?;
+    if excess > 0 {
+        ids.sort();
     }
-    for e in std::fs::read_dir(state.log()).into_iter().flatten().flatten() {
-        if e.file_name().to_str().is_some_and(|n| n.starts_with(".pruned-")) {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
+    for id in &ids[..excess] {
+        // Renamed out of sight first: a crash while removing never leaves a torn entry listed.
+        let name = format!(".pruned-{id}");
+        std::fs::rename(state.log().join(id), state.log().join(&name))
+            .io_context(|| format!("cannot prune '{id}'"))?;
+        hidden.push(name);
+    }
+    for name in hidden {
+        let _ = std::fs::remove_dir_all(state.log().join(name));
     }
     Ok(excess)
 }
 
 /// The names of the directories in `dir`, oldest first (batch ids sort by time).
 fn entry_ids(dir: &Path) -> Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::fatal(format!("cannot read '{}': {e}", dir.display()))),
-    };
-    let mut ids: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
+    let (mut ids, _) = listing(dir)?;
     ids.sort();
     Ok(ids)
+}
+
+/// The directories in `dir`, unsorted: entries, and those a prune hid (`.pruned-<id>`).
+fn listing(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(Error::fatal(format!("cannot read '{}': {e}", dir.display()))),
+    };
+    let (mut ids, mut hidden) = (Vec::new(), Vec::new());
+    let names = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok());
+    for name in names {
+        if name.starts_with(".pruned-") {
+            hidden.push(name);
+        } else if !name.starts_with('.') {
+            ids.push(name);
+        }
+    }
+    Ok((ids, hidden))
 }
 
 /// One log entry as read back.

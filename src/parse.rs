@@ -14,6 +14,8 @@ pub struct BatchFile {
     pub files: Vec<FileEntry>,
     /// Other repositories changed together with this one by two-phase commit (SPEC §9).
     pub repositories: Vec<RepositoryEntry>,
+    /// Work-tree files as the batch's reader saw them (`--lsp`); never written in a batch file.
+    pub seen: crate::check::Seen,
 }
 
 impl BatchFile {

@@ -138,7 +138,7 @@ pub fn write_outcome(
 }
 
 /// Writes the `xa` record into a batch directory that is not prepared yet; the barrier that
-/// makes the staged contents durable (barrier 2) makes it durable too.
+/// makes the journal durable (barrier 1) makes it durable too.
 pub fn write_xa(
     batch: &BatchDir,
     xid: &str,

@@ -56,10 +56,13 @@ pub fn prepare(
     let mut barrier = Barrier::new(repo.settings.fsync);
     // Journaled as apply journals: a committed batch keeps its pre-images and is logged (§7).
     let log = LogInfo { keep: repo.settings.history, renames, ..LogInfo::default() };
-    let staged = stage::journal(planned, &repo.git_dir, log, &mut barrier).and_then(|journaled| {
+    // The xa record rides on barrier 1, with the journal (one file system sync for a new
+    // repository's first batch): barrier 2 then syncs only the staged contents, as apply's does.
+    let written =
+        dir.create(&mut barrier).and_then(|()| prepared::write_xa(&dir, xid, coordinator, &mut barrier));
+    let journaled = written.and_then(|()| stage::journal(planned, &repo.git_dir, log, &mut barrier));
+    let staged = journaled.and_then(|journaled| {
         crash::point("xa-journaled");
-        // The xa record rides on barrier 2, with the staged contents.
-        prepared::write_xa(&journaled.planned.batch_dir, xid, coordinator, &mut barrier)?;
         let _staged = stage::write_contents(&journaled.planned, &repo.gix, &mut barrier)?;
         crash::point("xa-staged");
         Ok(journaled)
@@ -105,11 +108,18 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
                 .hint("run 'git atomic status' for details"));
         }
     };
-    let target = recover::open_target(repo, &record)?;
+    // The worktree it was prepared in: usually this one, already open.
+    let opened;
+    let target = if record.git_dir == repo.git_dir && record.work_tree == repo.work_tree {
+        repo
+    } else {
+        opened = recover::open_target(repo, &record)?;
+        &opened
+    };
     // git takes its locks while the work tree is compared with the journal.
-    let preparing = start_locking_refs(&target, &record, &dir)?;
-    let displaced = displace_changed_files(&target, record.clone(), &dir, xid);
-    let prepared_refs = wait_for_locks(&target, &record, &dir, xid, preparing, displaced.is_ok())?;
+    let preparing = start_locking_refs(target, &record, &dir)?;
+    let displaced = displace_changed_files(target, record.clone(), &dir, xid);
+    let prepared_refs = wait_for_locks(target, &record, &dir, xid, preparing, displaced.is_ok())?;
     crash::point("xa-locked");
     let before = displaced.and_then(|record| {
         journal::append_commit_record(&dir.journal(), &record.id, repo.settings.fsync)?;
@@ -131,7 +141,7 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
     let mut barrier = Barrier::new(repo.settings.fsync);
     prepared::write_outcome(&state_dir, xid, Outcome::Committed, &record.id, &mut barrier)
         .map_err(|e| after_commit_point(e, xid))?;
-    finish_commit(repo, &target, &record, &dir, prepared_refs, barrier)
+    finish_commit(repo, target, &record, &dir, prepared_refs, barrier)
         .map_err(|e| after_commit_point(e, xid))?;
     Ok(Finished::Now(record.id))
 }

@@ -25,6 +25,8 @@ pub struct Batch {
     pub message: String,
     pub refs: Vec<RefChange>,
     pub files: Vec<FileChange>,
+    /// Work-tree files as the batch's reader saw them (`--lsp`), for the check.
+    pub seen: crate::check::Seen,
 }
 
 /// What a file precondition asks for, with the blob id parsed.
@@ -115,7 +117,7 @@ pub fn validate_with(
         repo.require_work_tree()?;
     }
     let files = validate_files(&file.files, repo, &mut resolver, options)?;
-    Ok((Batch { id, message, refs, files }, refused.0))
+    Ok((Batch { id, message, refs, files, seen: file.seen }, refused.0))
 }
 
 /// A batch id: time-ordered, unique per process and instant.

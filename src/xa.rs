@@ -57,6 +57,7 @@ pub fn apply_across(
             refs: entry.refs,
             files: entry.files,
             repositories: vec![],
+            seen: Default::default(),
         };
         parts.push(Part { path: entry.path, repo, lock: None, file: part });
     }

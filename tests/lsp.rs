@@ -363,3 +363,41 @@ fn a_moved_file_keeps_its_mode_whether_edited_or_not() {
     assert_eq!(repo.read("bin/tool.sh"), "#!/bin/sh\necho T\n");
     assert!(!repo.exists("run.sh") && !repo.exists("tool.sh"));
 }
+
+/// A file whose `lstat` vouches for what the conversion read (changed long enough before) is
+/// applied without the check reading it again; one changed after the conversion read it is read
+/// again by the check, and refuses the edit (1) instead of being overwritten.
+#[test]
+fn a_file_changed_after_the_conversion_read_it_refuses_the_edit() {
+    let repo = Repo::new();
+    repo.write("a.txt", "alpha\n");
+    repo.write("b.txt", "beta\n");
+    std::thread::sleep(std::time::Duration::from_millis(200)); // changed long enough ago
+    lsp(&repo, &json!({"changes": {uri(&repo, "b.txt"): [edit(0, 0, 1, "B")]}})).expect(0);
+    assert_eq!(repo.read("b.txt"), "Beta\n");
+
+    let go = repo.tmp.path().join("go");
+    let input = repo.tmp.path().join("edit.json");
+    std::fs::write(&input, json!({"changes": {uri(&repo, "a.txt"): [edit(0, 0, 1, "A")]}}).to_string())
+        .unwrap();
+    let child = repo
+        .atomic_cmd(LSP)
+        .env("GIT_TEST_ATOMIC_PAUSE", format!("converted:{}", go.display()))
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let paused = repo.tmp.path().join("go.paused");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !paused.exists() {
+        assert!(std::time::Instant::now() < deadline, "apply never paused after the conversion");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    repo.write("a.txt", "ALPHA\n"); // the same size: only the lstat's times tell
+    std::fs::write(&go, b"").unwrap();
+    let out = Outcome::from(child.wait_with_output().unwrap());
+    assert!(out.json()["failureReason"].is_string(), "{}", out.stdout);
+    out.expect(1);
+    assert_eq!(repo.read("a.txt"), "ALPHA\n");
+}

@@ -76,6 +76,7 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) 
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = if args.lsp {
         let converted = lsp_batch(&repo, &bytes, args)?;
+        crash::pause("converted");
         *lsp_changes = converted.changes;
         if converted.file.files.is_empty() {
             out.status = if args.dry_run { "would-apply" } else { "applied" };

@@ -33,13 +33,14 @@ pub fn convert(
     let edit = input::read(bytes)?;
     let mut workspace = workspace::Workspace::new(work_tree, hash, encoding);
     workspace.apply_all(&edit.changes)?;
-    let (files, changes) = workspace.into_entries()?.into_iter().unzip();
+    let (entries, seen) = workspace.into_entries()?;
+    let (files, changes) = entries.into_iter().unzip();
     let mut message = edit.label.unwrap_or_else(|| DEFAULT_MESSAGE.to_string());
     if !edit.annotations.is_empty() {
         message = format!("{message} ({})", edit.annotations.join("; "));
     }
     Ok(Converted {
-        file: BatchFile { message: Some(message), refs: Vec::new(), files, repositories: Vec::new() },
+        file: BatchFile { message: Some(message), refs: Vec::new(), files, repositories: Vec::new(), seen },
         changes,
     })
 }

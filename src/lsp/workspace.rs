@@ -7,6 +7,7 @@ use super::input::{Change, Op};
 use super::position::Encoding;
 use super::text;
 use super::uri::Roots;
+use crate::check::Seen;
 use crate::error::{Error, Result};
 use crate::parse::{Content, FileEntry, FileExpect};
 use crate::paths::{self, Found};
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::rc::Rc;
+use std::time::SystemTime;
 
 /// A file's content and mode; `origin` is the path it was read from, when a rename moved it.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct Workspace<'a> {
     labels: Vec<String>,
     /// Directories already found to be real directories (no symlink on the way).
     directories: HashSet<String>,
+    /// The `lstat` of each file read from disk, and when it was read.
+    stats: HashMap<String, (std::fs::Metadata, SystemTime)>,
 }
 
 /// Batch entries, each with the change it comes from.
@@ -68,6 +72,7 @@ impl<'a> Workspace<'a> {
             touched_by: HashMap::new(),
             labels: Vec::new(),
             directories: HashSet::new(),
+            stats: HashMap::new(),
         }
     }
 
@@ -217,7 +222,10 @@ impl<'a> Workspace<'a> {
                 _ => return Err(Error::refused(format!("'{parent}' is not a directory"))),
             };
         }
-        let node = read_leaf(self.work_tree, path)?;
+        let (node, stat) = read_leaf(self.work_tree, path)?;
+        if let Some(stat) = stat {
+            self.stats.insert(path.to_string(), stat);
+        }
         self.loaded(path, node)
     }
 
@@ -269,8 +277,9 @@ impl<'a> Workspace<'a> {
         Ok(files)
     }
 
-    /// The batch entries that take the work tree from what was read to what is now.
-    pub fn into_entries(self) -> Result<Entries> {
+    /// The batch entries that take the work tree from what was read to what is now, and what
+    /// was read of the files they expect.
+    pub fn into_entries(self) -> Result<(Entries, Seen)> {
         let mut entries = Vec::new();
         let mut moved: HashMap<&str, &str> = HashMap::new();
         for (path, node) in &self.now {
@@ -299,7 +308,29 @@ impl<'a> Workspace<'a> {
                 entries.push((entry, by));
             }
         }
-        Ok(entries)
+        let seen = self.seen(&entries);
+        Ok((entries, seen))
+    }
+
+    /// The `lstat` and blob of each file an entry expects as read, so that the check does not
+    /// read it again while it is unchanged.
+    fn seen(&self, entries: &Entries) -> Seen {
+        let mut seen = Seen::default();
+        for (entry, _) in entries {
+            let expect = match entry {
+                FileEntry::Write { expect, .. }
+                | FileEntry::Delete { expect, .. }
+                | FileEntry::Rename { expect, .. } => expect,
+            };
+            let path = entry.path();
+            if let (Some(FileExpect::Blob(hex)), Some(Node::File(file)), Some((meta, read_at))) =
+                (expect, self.disk.get(path), self.stats.get(path))
+                && let Ok(blob) = gix::ObjectId::from_hex(hex.as_bytes())
+            {
+                seen.note(path, meta, *read_at, blob, file.mode);
+            }
+        }
+        seen
     }
 
     /// A file that only moved: same bytes and mode, to a path that was absent, from one now absent.
@@ -348,17 +379,19 @@ fn content(bytes: &[u8]) -> Content {
     }
 }
 
-/// What the disk holds at `path` (whose parents are real directories), never following a symlink.
-fn read_leaf(work_tree: &Path, path: &str) -> Result<Node> {
+/// What the disk holds at `path` (whose parents are real directories), never following a symlink;
+/// for a file also its `lstat`, taken before the read, and the time it was taken.
+fn read_leaf(work_tree: &Path, path: &str) -> Result<(Node, Option<(std::fs::Metadata, SystemTime)>)> {
     let full = paths::on_disk(work_tree, path);
+    let read_at = SystemTime::now();
     let meta = match std::fs::symlink_metadata(&full) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Node::Absent),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Node::Absent, None)),
         Err(e) => return Err(Error::fatal(format!("cannot inspect '{path}': {e}"))),
     };
     let kind = meta.file_type();
     if kind.is_dir() {
-        return Ok(Node::Directory);
+        return Ok((Node::Directory, None));
     }
     let (bytes, mode) = if kind.is_symlink() {
         let target =
@@ -370,7 +403,7 @@ fn read_leaf(work_tree: &Path, path: &str) -> Result<Node> {
     } else {
         return Err(Error::refused(format!("'{path}' is not a regular file")));
     };
-    Ok(Node::File(File { bytes: Rc::new(bytes), mode, origin: None }))
+    Ok((Node::File(File { bytes: Rc::new(bytes), mode, origin: None }), Some((meta, read_at))))
 }
 
 /// Reads a file, refusing a symlink put there since it was looked at.
