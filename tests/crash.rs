@@ -764,6 +764,7 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
             pace.learn(applied);
         }
         mounted.remount();
+        repo.reboot();
         if pending_batches(repo) > 0 && rng.chance(50) {
             // The power fails again, this time during the recovery.
             let group = procs::spawn_group(repo, &["recover"], b"");
@@ -773,6 +774,7 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
             recover_pace.learn(rec.code() == Some(0));
             recoveries_cut += 1;
             mounted.remount();
+            repo.reboot();
             if rec.code() == Some(0) && pending_batches(repo) > 0 {
                 panic!("recover exited 0, but the power cut brought its batch back\n{}", context());
             }
