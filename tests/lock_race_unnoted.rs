@@ -207,25 +207,29 @@ fn after_a_reboot_locks_of_the_earlier_boot_go_and_those_of_this_boot_stay() {
     }
 }
 
-/// apply killed alone before it read `prepare: ok` (its git then aborts on end of input and
-/// releases everything): a plain git's lock on the batch's ref, taken after that, holding the
-/// batch's value (or, with reftable, the stack's `tables.list.lock`) is waited out, not removed.
+/// apply killed alone before it read `prepare: ok` (no note), or just after it noted the locks
+/// (its git then aborts on end of input and releases everything): a plain git's lock on the
+/// batch's ref, taken after that, holding the batch's value (with reftable, the stack's
+/// `tables.list.lock`, which the note cannot decide: auto-compaction's locks come after it) is
+/// left alone, and the plain git commits.
 #[test]
 fn apply_killed_before_the_note_leaves_a_plain_gits_later_lock_alone() {
-    for format in ["files", "reftable"] {
+    for (format, point) in [("files", "staged"), ("reftable", "staged"), ("reftable", "prepared")] {
         if format == "reftable" && !common::git_at_least((2, 45)) {
             continue;
         }
-        let repo = if format == "files" { Repo::new() } else { Repo::init(&["--ref-format=reftable"]) };
+        let format = format!("{format} {point}");
+        let repo =
+            if format.starts_with("files") { Repo::new() } else { Repo::init(&["--ref-format=reftable"]) };
         repo.git(&["config", "atomic.lockTimeout", "5"]);
         let old = repo.rev("main");
         repo.git(&["branch", "c"]);
         let new = repo.commit_id("batch");
-        repo.crash_apply("staged", &format!("refs:\n  - update: refs/heads/c\n    to: {new}\n"));
+        repo.crash_apply(point, &format!("refs:\n  - update: refs/heads/c\n    to: {new}\n"));
         procs::wait_for_orphans(&repo);
-        let lock = match format {
-            "files" => lock_of(&repo, "refs/heads/c"),
-            _ => repo.path(".git/reftable/tables.list.lock"),
+        let lock = match format.starts_with("files") {
+            true => lock_of(&repo, "refs/heads/c"),
+            false => repo.path(".git/reftable/tables.list.lock"),
         };
         assert!(!lock.exists(), "{format}: the batch's git released its lock");
         let plain = Plain::hold(&repo, &format!("update refs/heads/c {new} {old}\n"));
