@@ -484,7 +484,18 @@ pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_short_from;
+    use super::{cut_short_from, update_ref_boot};
+
+    #[test]
+    fn the_boot_id_counts_only_when_whole() {
+        let boot = "6f1c2a9e-63c1-4f55-9a0e-2b7d1c1e8f00";
+        assert_eq!(update_ref_boot(&format!("4242 {boot}")), Some(boot));
+        assert_eq!(update_ref_boot(&format!("4242 {boot}\nlock 1 2 3 4\nend 1\n")), Some(boot));
+        assert_eq!(update_ref_boot("4242"), None, "an older git-atomic's pid file");
+        assert_eq!(update_ref_boot("4242 6f1c2a9e-63c1"), None, "cut short");
+        assert_eq!(update_ref_boot(&"\0".repeat(41)), None, "zeros after a power cut");
+        assert_eq!(update_ref_boot(&format!("4242 {}", "\0".repeat(36))), None);
+    }
 
     #[test]
     fn a_write_cut_short_leaves_a_prefix_or_zeros_never_other_bytes() {

@@ -247,3 +247,26 @@ fn apply_killed_before_the_note_leaves_a_plain_gits_later_lock_alone() {
         assert!(repo.pending_batches().is_empty(), "{format}");
     }
 }
+
+/// apply killed after its journal and before it started its update-ref's transaction: no pid
+/// file, so no git of the batch took a lock in this boot. A plain git's lock holding the batch's
+/// value, made since the journal, is left alone at once, without waiting.
+#[test]
+fn without_a_pid_file_no_lock_of_this_boot_is_the_batchs() {
+    let repo = Repo::new();
+    repo.git(&["config", "atomic.lockTimeout", "60"]);
+    let old = repo.rev("main");
+    repo.git(&["branch", "c"]);
+    let new = repo.commit_id("batch");
+    repo.crash_apply("journaled", &format!("refs:\n  - update: refs/heads/c\n    to: {new}\n"));
+    let plain = Plain::hold(&repo, &format!("update refs/heads/c {new} {old}\n"));
+    let started = Instant::now();
+    let out = repo.atomic(&["recover"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "no waiting: {out:?}");
+    assert!(lock_of(&repo, "refs/heads/c").exists(), "the plain git's lock stays: {out:?}");
+    out.expect(0);
+    plain.commit();
+    assert_eq!(repo.rev("c"), new);
+    assert_eq!(lock_files(&repo), Vec::<String>::new());
+    assert!(repo.pending_batches().is_empty());
+}
