@@ -10,7 +10,7 @@ use crate::refstore::RefValue;
 use crate::repo::Repo;
 use crate::state::BatchDir;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// After a power cut, a ref file that git renamed into place can be empty or cut short: the
 /// rename reached the disk and the data did not (git syncs no ref; a new file gets no help from
@@ -56,11 +56,12 @@ fn file_content(value: &RefValue) -> Option<String> {
 /// the locks it held then were noted (see [`note_own_locks`]): exactly those files are ours, by
 /// inode and mtime, and any other is someone else's, whatever it holds. Without that note (git
 /// killed while preparing, a journal of an older git-atomic, a power cut that lost the note), a
-/// lock is ours when it is on one of the batch's refs (HEAD too when the batch updates or
+/// lock *may* be ours when it is on one of the batch's refs (HEAD too when the batch updates or
 /// verifies HEAD's branch, or `packed-refs`), was made since our update-ref started (see
 /// [`lock_floor`]), and holds what git's write of the batch's new value may leave (see
-/// [`cut_short_from`]: nothing, a prefix, all of it, zeros after a power cut). Any other lock on
-/// those refs is reported, never deleted. A `packed-refs.new` that a dead git left while it held
+/// [`cut_short_from`]: nothing, a prefix, all of it, zeros after a power cut); [`Judge`] then
+/// decides by the boot and, failing that, by waiting (see [`settle`]). Any other lock on those
+/// refs is reported, never deleted. A `packed-refs.new` that a dead git left while it held
 /// `packed-refs.lock` goes with that lock: git creates it exclusively, so a stale one would fail
 /// every later rewrite of `packed-refs`, our own roll-forward included. Reftable stacks get the
 /// same treatment for `tables.list.lock`.
@@ -70,49 +71,190 @@ pub fn remove_own_locks(
     batch: &BatchDir,
     committed: bool,
 ) -> Result<Vec<String>> {
-    let floor = lock_floor(batch);
-    let noted = noted_locks(batch);
-    let ours = |lock: &Path, meta: &std::fs::Metadata, new_content: Option<&str>| match &noted {
-        Some(ids) => ids.contains(&LockId::of(meta)),
-        None => {
-            // git writes a lock's id and its newline in two writes: a kill between them leaves
-            // a prefix of the new value, which is as much ours as the whole of it.
-            let content = std::fs::read(lock).unwrap_or_default();
-            is_recent(meta, floor) && cut_short_from(&content, new_content.unwrap_or("").as_bytes())
-        }
-    };
-    let mut conflicts = Vec::new();
+    let judge = Judge::new(batch);
+    let mut found = Vec::new();
     for (lock, new_content) in candidates(target, record.refs.iter().filter(|r| r.via_git)) {
-        let Ok(meta) = std::fs::symlink_metadata(&lock) else {
-            continue;
-        };
-        if ours(&lock, &meta, new_content.as_deref()) {
-            std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
-        } else if committed {
-            conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
+        let Some(seen) = Seen::of(&lock) else { continue };
+        let owner = judge.loose(&lock, &seen, new_content.as_deref());
+        found.push(Found { path: lock, seen, owner, reported: true });
+    }
+    if target.settings.reftable {
+        for lock in reftable_locks(target) {
+            let Some(seen) = Seen::of(&lock) else { continue };
+            let owner = judge.reftable(&seen);
+            let reported = lock.ends_with("tables.list.lock");
+            found.push(Found { path: lock, seen, owner, reported });
+        }
+    }
+    settle(&mut found, Duration::from_secs(target.settings.lock_timeout), &batch.id());
+    let mut conflicts = Vec::new();
+    for f in found {
+        // Checked again just before: a lock that changed since it was judged is someone's.
+        if f.owner == Owner::Ours && Seen::of(&f.path).as_ref() == Some(&f.seen) {
+            std::fs::remove_file(&f.path).io_context(|| format!("cannot remove '{}'", f.path.display()))?;
+        } else if committed && f.reported {
+            conflicts.push(format!("lock file '{}' is held by someone else", f.path.display()));
         }
     }
     let packed_lock = target.common_dir.join("packed-refs.lock");
     let deletes = record.refs.iter().any(|r| r.via_git && r.verb == RefVerb::Delete);
     if deletes && !packed_lock.exists() {
-        remove_if_recent(&target.common_dir.join("packed-refs.new"), floor)?;
-    }
-    if target.settings.reftable {
-        for lock in reftable_locks(target) {
-            let Ok(meta) = std::fs::symlink_metadata(&lock) else { continue };
-            // git locks the stack again after its commit, for auto-compaction (`tables.list.lock`
-            // and `<table>.ref.lock`, new files made after the note): a kill there leaves locks
-            // the note cannot name, so only their age says whose they are, as before the note.
-            let own =
-                noted.as_ref().is_some_and(|ids| ids.contains(&LockId::of(&meta))) || is_recent(&meta, floor);
-            if own {
-                std::fs::remove_file(&lock).io_context(|| format!("cannot remove '{}'", lock.display()))?;
-            } else if committed && lock.ends_with("tables.list.lock") {
-                conflicts.push(format!("lock file '{}' is held by someone else", lock.display()));
-            }
-        }
+        remove_if_recent(&target.common_dir.join("packed-refs.new"), judge.floor)?;
     }
     Ok(conflicts)
+}
+
+/// Whose a lock file on one of the batch's refs is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Left by the batch's dead update-ref: removed.
+    Ours,
+    /// Another process's, live or dead: left alone (a conflict for a committed batch).
+    Theirs,
+    /// Either: only waiting tells (see [`settle`]).
+    Unsure,
+}
+
+/// A lock file found, as it was when judged.
+struct Found {
+    path: PathBuf,
+    seen: Seen,
+    owner: Owner,
+    /// Whether someone else's is a conflict for a committed batch (a reftable table's lock is not).
+    reported: bool,
+}
+
+/// A lock file as seen once: which file (inode, mtime) and its size. A git that takes the path
+/// again, writes its value or releases the lock changes one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    id: LockId,
+    len: u64,
+    made: Option<SystemTime>,
+}
+
+impl Seen {
+    fn of(path: &Path) -> Option<Seen> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(Seen { id: LockId::of(&meta), len: meta.len(), made: meta.modified().ok() })
+    }
+}
+
+/// Where the batch's latest update-ref ran, by the boot id in its pid file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RanIn {
+    ThisBoot,
+    EarlierBoot,
+    /// A pid file without a (whole) boot id: an older git-atomic, or cut short by a power cut.
+    UnknownBoot,
+    /// No pid file: no update-ref was told to take a lock for the batch, in this boot at least
+    /// (the file is written before; a power cut may have lost it).
+    Nowhere,
+}
+
+/// What recovery knows of the batch's latest update-ref, to judge lock files by (see
+/// docs/journal.md, "Which lock files are the batch's own").
+struct Judge {
+    floor: Option<SystemTime>,
+    noted: Option<Vec<LockId>>,
+    ran_in: RanIn,
+    began: Option<SystemTime>,
+}
+
+impl Judge {
+    fn new(batch: &BatchDir) -> Judge {
+        let pid_file = std::fs::read_to_string(batch.update_ref_pid()).ok();
+        let ran_in = match pid_file.as_deref().map(update_ref_boot) {
+            None => RanIn::Nowhere,
+            Some(Some(boot)) if boot == crate::boot::id() => RanIn::ThisBoot,
+            Some(Some(_)) => RanIn::EarlierBoot,
+            Some(None) => RanIn::UnknownBoot,
+        };
+        Judge { floor: lock_floor(batch), noted: noted_locks(batch), ran_in, began: crate::boot::began() }
+    }
+
+    /// A lock of a loose ref, HEAD's reflog or `packed-refs`, where git would write `new_content`:
+    /// with a whole note, ours exactly when noted.
+    fn loose(&self, lock: &Path, seen: &Seen, new_content: Option<&str>) -> Owner {
+        if let Some(ids) = &self.noted {
+            return if ids.contains(&seen.id) { Owner::Ours } else { Owner::Theirs };
+        }
+        // git writes a lock's id and its newline in two writes: a kill between them leaves
+        // a prefix of the new value, which is as much ours as the whole of it.
+        let content = std::fs::read(lock).unwrap_or_default();
+        let like_ours = cut_short_from(&content, new_content.unwrap_or("").as_bytes());
+        self.unnoted(seen, like_ours && made_since(seen, self.floor))
+    }
+
+    /// A lock of a reftable stack: git locks the stack again after its commit, for
+    /// auto-compaction (`tables.list.lock` and `<table>.ref.lock`, new files made after the note),
+    /// so a kill there leaves locks the note cannot name: they are judged as if unnoted.
+    fn reftable(&self, seen: &Seen) -> Owner {
+        if self.noted.as_ref().is_some_and(|ids| ids.contains(&seen.id)) {
+            return Owner::Ours;
+        }
+        self.unnoted(seen, made_since(seen, self.floor))
+    }
+
+    /// A lock that no note names, `like_ours` when it is what our update-ref may have left. Made
+    /// before this boot, it is stale whoever made it; made since, it cannot be that of an
+    /// update-ref of an earlier boot, nor of one never started; otherwise only time tells.
+    fn unnoted(&self, seen: &Seen, like_ours: bool) -> Owner {
+        if !like_ours {
+            return Owner::Theirs;
+        }
+        if let (Some(made), Some(began)) = (seen.made, self.began)
+            && made < began
+        {
+            return Owner::Ours;
+        }
+        match self.ran_in {
+            RanIn::ThisBoot | RanIn::UnknownBoot => Owner::Unsure,
+            RanIn::EarlierBoot | RanIn::Nowhere => Owner::Theirs,
+        }
+    }
+}
+
+/// The boot id on the pid file's first line (`<pid> <boot id>`), if whole.
+fn update_ref_boot(pid_file: &str) -> Option<&str> {
+    let first = pid_file.split('\n').next()?;
+    let (_pid, boot) = first.split_once(' ')?;
+    let uuid = boot.len() == 36 && boot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    uuid.then_some(boot)
+}
+
+/// Decides the locks that only time tells apart: left by the batch's update-ref, dead, or held
+/// by a live git, which holds a lock only while it works (taking, writing or releasing it changes
+/// the file: [`Seen`]). One that stays as it was until it is `patience` old (by its mtime), or
+/// was watched that long, is taken for the dead git's; one that changes is someone else's.
+fn settle(found: &mut [Found], patience: Duration, batch: &str) {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        let mut waiting = None;
+        for f in found.iter_mut().filter(|f| f.owner == Owner::Unsure) {
+            let old = |made: SystemTime| made.elapsed().is_ok_and(|age| age >= patience);
+            f.owner = match Seen::of(&f.path) {
+                Some(now) if now != f.seen => Owner::Theirs,
+                None => Owner::Theirs,
+                Some(_) if f.seen.made.is_some_and(old) || started.elapsed() >= patience => Owner::Ours,
+                Some(_) => {
+                    waiting = Some(f.path.clone());
+                    Owner::Unsure
+                }
+            };
+        }
+        let Some(lock) = waiting else { return };
+        if !told {
+            eprintln!(
+                "git atomic: waiting up to {}s for '{}': batch {batch}'s dead git left it, or a live git holds it",
+                patience.as_secs(),
+                lock.display()
+            );
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The lock files git may take for `refs` (the changes it was sent), each with what git writes
@@ -303,6 +445,11 @@ fn cut_short_from(content: &[u8], want: &[u8]) -> bool {
         && content[written..].iter().all(|&b| b == 0)
 }
 
+/// Whether a lock file was made at or after `floor`, as [`is_recent`].
+fn made_since(seen: &Seen, floor: Option<SystemTime>) -> bool {
+    matches!((floor, seen.made), (Some(floor), Some(made)) if made >= floor)
+}
+
 /// Whether a file was made at or after `floor` (file times share the kernel's clock).
 fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
     match (floor, meta.modified()) {
@@ -317,8 +464,8 @@ pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
     let Ok(pid) = std::fs::read_to_string(batch.update_ref_pid()) else {
         return;
     };
-    // The first line: a note of the locks may follow (see [`note_own_locks`]).
-    let Ok(pid) = pid.lines().next().unwrap_or_default().trim().parse::<u32>() else {
+    // The first word: the boot's id, then a note of the locks may follow (see [`note_own_locks`]).
+    let Ok(pid) = pid.split_whitespace().next().unwrap_or_default().parse::<u32>() else {
         return;
     };
     let environ = PathBuf::from(format!("/proc/{pid}/environ"));
@@ -337,7 +484,18 @@ pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_short_from;
+    use super::{cut_short_from, update_ref_boot};
+
+    #[test]
+    fn the_boot_id_counts_only_when_whole() {
+        let boot = "6f1c2a9e-63c1-4f55-9a0e-2b7d1c1e8f00";
+        assert_eq!(update_ref_boot(&format!("4242 {boot}")), Some(boot));
+        assert_eq!(update_ref_boot(&format!("4242 {boot}\nlock 1 2 3 4\nend 1\n")), Some(boot));
+        assert_eq!(update_ref_boot("4242"), None, "an older git-atomic's pid file");
+        assert_eq!(update_ref_boot("4242 6f1c2a9e-63c1"), None, "cut short");
+        assert_eq!(update_ref_boot(&"\0".repeat(41)), None, "zeros after a power cut");
+        assert_eq!(update_ref_boot(&format!("4242 {}", "\0".repeat(36))), None);
+    }
 
     #[test]
     fn a_write_cut_short_leaves_a_prefix_or_zeros_never_other_bytes() {

@@ -5,6 +5,7 @@
 //! it: the repository (repo, git, config, refstore), the work tree's paths (paths), durability
 //! (durable), the `.git/atomic/` tree (state, lock), and the journal (record, journal).
 
+pub mod boot;
 pub mod check;
 pub mod cli;
 pub mod commands;

@@ -65,9 +65,9 @@ pub fn spawn(git: &Git, message: &str, id: &str) -> Result<UpdateRefProcess> {
 /// Starts a transaction, queues every change and sends `prepare`, without waiting: git takes
 /// its locks while the caller goes on, and [`Preparing::wait`] reads its answer (on success every
 /// lock is held; on refusal nothing changed, and the empty directories git made for its locks
-/// are removed). `pid_file`, when given, receives git's pid so that recovery can wait for an
-/// orphaned git. The lines are streamed to git as they are made: a 100,000-ref batch never
-/// exists as one string.
+/// are removed). `pid_file`, when given, receives git's pid and the boot's id, so that recovery
+/// can wait for an orphaned git and knows whether it ran in this boot. The lines are streamed
+/// to git as they are made: a 100,000-ref batch never exists as one string.
 pub fn start_prepare<'a>(
     mut process: UpdateRefProcess,
     dirs: &RefDirs,
@@ -77,7 +77,8 @@ pub fn start_prepare<'a>(
 ) -> Result<Preparing> {
     let created_dirs = dirs.missing_parents(changed);
     if let Some(pid_file) = pid_file {
-        std::fs::write(pid_file, process.id().to_string())
+        // With the boot's id: after a reboot, no lock made since can be this git's (leftovers.rs).
+        std::fs::write(pid_file, format!("{} {}", process.id(), crate::boot::id()))
             .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;
     }
     let sent =

@@ -174,8 +174,9 @@ impl BatchDir {
         self.path.join(name)
     }
 
-    /// `update-ref.pid`: the pid of the batch's latest `git update-ref`, written just before it
-    /// is told to take any lock; its mtime is the floor of the lock files recovery may remove.
+    /// `update-ref.pid`: the pid of the batch's latest `git update-ref` and the boot's id,
+    /// written just before it is told to take any lock; its mtime is the floor of the lock files
+    /// recovery may remove, its boot id tells whether that git ran in this boot.
     /// Once git says `prepare: ok`, a note of the lock files it holds is appended (leftovers.rs).
     pub fn update_ref_pid(&self) -> PathBuf {
         self.path.join("update-ref.pid")

@@ -87,6 +87,13 @@ fn recover_and_check(repo: &Repo, before: &State, after: &State) -> Result<Seen,
     check(repo, before, after)
 }
 
+/// `atomic.lockTimeout=1`: a kill of git while it takes its locks, before it said `prepare: ok`,
+/// leaves locks that recovery watches for that long before it takes them for the dead git's
+/// (src/leftovers.rs, `settle`); 10 s each would make the kill tests minutes longer.
+fn quick_lock_waits(repo: &Repo) {
+    repo.git(&["config", "atomic.lockTimeout", "1"]);
+}
+
 /// Whether a crash at this point comes at or after the commit point.
 fn after_commit_point(point: &str) -> bool {
     let base = point.split(':').next().unwrap();
@@ -356,6 +363,7 @@ fn random_kills(test: &str, options: &[&str], trials: usize) {
     let init: Vec<&str> = options.iter().copied().filter(|o| o.starts_with("--")).collect();
     let fx = batches::fixture_with(&init);
     let repo = &fx.repo;
+    quick_lock_waits(repo);
     if options.contains(&"fsync=false") {
         repo.git(&["config", "atomic.fsync", "false"]);
     }
@@ -520,6 +528,7 @@ fn every_system_call_of_apply_and_recover_is_a_safe_place_to_die() {
     let long = model::long_mode();
     let max_k = if long { 5000 } else { 400 };
     let fx = batches::fixture();
+    quick_lock_waits(&fx.repo);
     let before = observe(&fx.repo);
     let scratch = tempfile::tempdir().unwrap();
     let work = Repo { tmp: tempfile::tempdir().unwrap(), dir: scratch.path().join("repo") };
@@ -764,6 +773,7 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
             pace.learn(applied);
         }
         mounted.remount();
+        repo.reboot();
         if pending_batches(repo) > 0 && rng.chance(50) {
             // The power fails again, this time during the recovery.
             let group = procs::spawn_group(repo, &["recover"], b"");
@@ -773,6 +783,7 @@ fn power_cuts_on_a_loop_mounted_ext4_keep_applied_batches_and_all_or_nothing() {
             recover_pace.learn(rec.code() == Some(0));
             recoveries_cut += 1;
             mounted.remount();
+            repo.reboot();
             if rec.code() == Some(0) && pending_batches(repo) > 0 {
                 panic!("recover exited 0, but the power cut brought its batch back\n{}", context());
             }
@@ -832,6 +843,7 @@ fn an_update_ref_killed_while_it_holds_its_locks_leaves_none_behind() {
 /// thresholds.
 fn large_fixture(n: usize) -> Fixture {
     let fx = batches::fixture();
+    quick_lock_waits(&fx.repo);
     let lines: String =
         (0..n).map(|i| format!("create refs/heads/g9/b{i} {}\n", fx.commits[i % 3])).collect();
     fx.repo.git_stdin(&["update-ref", "--stdin"], lines.as_bytes());

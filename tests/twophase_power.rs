@@ -54,6 +54,7 @@ fn power_cuts_keep_a_prepared_batch_and_leave_commit_all_or_nothing() {
         repo.apply_args(&["prepare", "--no-hook-check", "--xid", "p", "-"], BATCH).expect(0);
         mnt.cut_power();
         mnt.remount();
+        repo.reboot();
         let status = repo.atomic(&["status", "--json"]);
         assert_eq!(status.json()["prepared"][0]["xid"], "p", "cut {cut}: the prepared batch was lost");
         let group = procs::spawn_group(&repo, &["commit", "--xid", "p"], b"");
@@ -61,6 +62,7 @@ fn power_cuts_keep_a_prepared_batch_and_leave_commit_all_or_nothing() {
         mnt.cut_power();
         group.kill_after(Duration::ZERO);
         mnt.remount();
+        repo.reboot();
         repo.atomic(&["recover"]).expect(0);
         let now = observe(&repo);
         if now == before {
@@ -95,6 +97,8 @@ fn power_cuts_of_the_coordinator_leave_a_cross_repository_batch_all_or_nothing()
         mnt.cut_power();
         group.kill_after(Duration::ZERO);
         mnt.remount();
+        top.reboot();
+        sibling.reboot();
         let order: [&Repo; 2] = if cut % 2 == 0 { [&sibling, &top] } else { [&top, &sibling] };
         for repo in order {
             repo.atomic(&["recover"]).expect(0);

@@ -52,7 +52,9 @@ pub fn seal(cmd: &mut Command, home: &Path) {
         .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
         .env("GIT_EXEC_PATH", exec_path())
         // The hook runs the `git-atomic` on PATH first: the one under test, never an installed one.
-        .env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()));
+        .env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()))
+        // The boot that git-atomic sees, once a test simulates a reboot (`Repo::reboot`).
+        .env("GIT_TEST_ATOMIC_BOOT", home.join("boot"));
 }
 
 /// A scratch repository that lives as long as the value.
@@ -94,6 +96,15 @@ impl Repo {
         let home = self.tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         home
+    }
+
+    /// Simulates a reboot for the git-atomic commands run from now on (src/boot.rs): a new boot
+    /// id, and a boot that began now. The power-cut tests call it after each cut: every process
+    /// of the earlier "boot" is dead by then, as after a real one.
+    pub fn reboot(&self) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", now.as_secs() as u32, now.subsec_nanos());
+        std::fs::write(self.home().join("boot"), format!("{id} {:.6}\n", now.as_secs_f64())).unwrap();
     }
 
     /// A git command in the repository, sealed.

@@ -149,8 +149,8 @@ pub fn wait_for_orphans(repo: &Repo) {
     for dir in dirs.flatten() {
         if let Some(pid) = std::fs::read_to_string(dir.path().join("update-ref.pid"))
             .ok()
-            // The first line: a note of git's locks may follow (src/leftovers.rs).
-            .and_then(|s| s.lines().next()?.trim().parse().ok())
+            // The first word: the boot's id and a note of git's locks follow (src/leftovers.rs).
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
         {
             wait_pid_gone(pid);
         }
