@@ -387,3 +387,19 @@ fn a_symlink_to_a_fifo_is_written_without_opening_the_fifo() {
     repo.apply(&batch).expect(0);
     assert_eq!(std::fs::read_link(repo.dir.join("link")).unwrap(), fifo);
 }
+
+/// A path the file system cannot even look up is a fatal error (128), not a refusal, even when an
+/// earlier entry was refused: the check collects refusals and goes on, but stops at anything else
+/// (`--dry-run` too, which lists every refusal).
+#[test]
+fn a_name_too_long_to_look_up_is_fatal_even_after_a_refused_entry() {
+    let repo = Repo::new();
+    let long = "n".repeat(300);
+    let batch = format!(
+        "files:\n  - write: x.txt\n    content: x\n    expect: present\n  - write: {long}\n    content: y\n"
+    );
+    for args in [&["apply", "--json", "-"][..], &["apply", "--dry-run", "-"]] {
+        let out = repo.apply_args_unchanged(args, &batch, 128);
+        assert!(out.stderr.contains("File name too long"), "{out:?}");
+    }
+}
