@@ -99,6 +99,27 @@ fn a_file_changed_after_the_check_is_refused_by_the_recheck_under_gits_locks() {
     common::assert_snapshots_equal(&before, &repo.snapshot(), &format!("{out:#?}"));
 }
 
+/// A directory swapped for a symlink after the check makes the path unreachable without
+/// following a link: the recheck refuses (exit 1) and nothing is written through the link.
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_check_is_refused_by_the_recheck() {
+    let repo = Repo::new();
+    repo.write("d/f.txt", "old\n");
+    let head = repo.rev("HEAD");
+    let batch = "files:\n  - write: d/f.txt\n    content: ours\n  - write: g.txt\n    content: g\n";
+    let paused = start_paused(&repo, "prepared", &[], batch);
+    std::fs::rename(repo.path("d"), repo.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", repo.path("d")).unwrap();
+    let out = paused.resume();
+    out.expect(1);
+    assert!(out.stderr.contains("'d/f.txt' changed"), "{out:?}");
+    assert_eq!(out.json()["status"], "refused");
+    assert_eq!(repo.read("elsewhere/f.txt"), "old\n", "nothing written through the symlink");
+    assert!(!repo.exists("g.txt"));
+    assert_eq!(repo.rev("HEAD"), head);
+    assert_eq!(repo.pending_batches(), Vec::<String>::new());
+}
+
 #[test]
 fn a_ref_moved_after_the_check_is_refused_by_gits_old_value_check() {
     let repo = Repo::new();
