@@ -314,6 +314,21 @@ fn a_path_through_a_symlink_is_refused() {
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
 }
 
+/// A path through a regular file is refused as "not a directory" (a symbolic link has its own
+/// message and hint, above): the error names what is on disk.
+#[test]
+fn a_path_through_a_regular_file_is_refused_as_not_a_directory() {
+    let repo = Repo::new();
+    repo.write("other.txt", "o\n");
+    let entries =
+        ["write: README/new\n    content: x", "delete: README/x", "rename: other.txt\n    to: README/x"];
+    for entry in entries {
+        let out = repo.apply_unchanged(&format!("files:\n  - {entry}\n"), 1);
+        assert!(out.stderr.contains("'README' is not a directory"), "{out:?}");
+        assert!(!out.stderr.contains("symbolic link"), "{out:?}");
+    }
+}
+
 #[test]
 fn writing_onto_a_symlink_replaces_the_link_not_its_target() {
     let repo = Repo::new();
