@@ -91,3 +91,41 @@ fn a_batch_journaled_in_format_1_is_finished() {
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(repo.rev("HEAD")));
     assert!(repo.pending_batches().is_empty());
 }
+
+/// The one batch directory an interrupted apply left (`journaled`: before the commit point).
+fn crashed_batch_dir(repo: &Repo) -> std::path::PathBuf {
+    let batch =
+        "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: a\n";
+    repo.crash_apply("journaled", batch);
+    let dirs = repo.pending_batches();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    repo.path(".git/atomic/batches").join(&dirs[0])
+}
+
+/// A batch directory without a journal (killed between making the directory and creating the
+/// journal) never passed its barrier: recovery rolls it back like a torn journal.
+#[test]
+fn a_batch_without_a_journal_is_rolled_back() {
+    let repo = Repo::new();
+    let dir = crashed_batch_dir(&repo);
+    std::fs::remove_file(dir.join("journal")).unwrap();
+    let out = repo.atomic(&["recover", "--json"]);
+    assert_eq!(out.expect(0).json()["recovered"][0]["action"], "rolled-back", "{out:?}");
+    assert_eq!(repo.pending_batches(), Vec::<String>::new());
+    assert_eq!(repo.ref_value("refs/heads/topic"), None);
+    assert!(!repo.exists("a.txt"));
+}
+
+/// A journal that exists but cannot be read is not taken for a torn one: it may hold a commit
+/// record, so recovery stops with the error (128) and keeps the batch for another try.
+#[test]
+fn a_journal_that_cannot_be_read_stops_recovery_and_keeps_the_batch() {
+    let repo = Repo::new();
+    let dir = crashed_batch_dir(&repo);
+    std::fs::remove_file(dir.join("journal")).unwrap();
+    std::fs::create_dir(dir.join("journal")).unwrap();
+    let out = repo.atomic(&["recover"]);
+    out.expect(128);
+    assert!(out.stderr.contains("cannot read"), "{out:?}");
+    assert!(dir.join("journal").is_dir(), "the batch is kept");
+}
