@@ -129,3 +129,23 @@ fn a_journal_that_cannot_be_read_stops_recovery_and_keeps_the_batch() {
     assert!(out.stderr.contains("cannot read"), "{out:?}");
     assert!(dir.join("journal").is_dir(), "the batch is kept");
 }
+
+/// A `verify` was checked by git before the commit point; a ref it verified that moves after the
+/// crash is no conflict for the roll-forward, which finishes the batch's other changes.
+#[test]
+fn a_verified_ref_moved_after_the_commit_point_does_not_stop_the_roll_forward() {
+    let repo = Repo::new();
+    let head = repo.rev("HEAD");
+    repo.git(&["update-ref", "refs/heads/checked", &head]);
+    let batch = format!(
+        "refs:\n  - verify: refs/heads/checked\n    is: {head}\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: a\n"
+    );
+    repo.crash_apply("committed", &batch);
+    let next = repo.commit_id("next");
+    repo.git(&["update-ref", "refs/heads/checked", &next]);
+    let out = repo.atomic(&["recover", "--json"]);
+    assert_eq!(out.expect(0).json()["recovered"][0]["action"], "rolled-forward", "{out:?}");
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(head));
+    assert_eq!(repo.read("a.txt"), "a");
+    assert_eq!(repo.ref_value("refs/heads/checked"), Some(next), "a verify never moves its ref");
+}
