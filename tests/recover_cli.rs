@@ -149,3 +149,22 @@ fn a_verified_ref_moved_after_the_commit_point_does_not_stop_the_roll_forward() 
     assert_eq!(repo.read("a.txt"), "a");
     assert_eq!(repo.ref_value("refs/heads/checked"), Some(next), "a verify never moves its ref");
 }
+
+/// A ref of the batch that someone else moved after the crash is a conflict (exit 3) named in the
+/// report, and keeps their value: recovery does not leave it to git's old-value check.
+#[test]
+fn a_ref_moved_by_someone_else_after_the_commit_point_is_a_conflict() {
+    let repo = Repo::new();
+    let batch =
+        "refs:\n  - create: refs/heads/topic\n    to: HEAD\nfiles:\n  - write: a.txt\n    content: a\n";
+    repo.crash_apply("committed", batch);
+    let theirs = repo.commit_id("theirs");
+    repo.git(&["update-ref", "refs/heads/topic", &theirs]);
+    let out = repo.atomic(&["recover", "--json"]);
+    let json = out.expect(3).json();
+    assert_eq!(json["recovered"][0]["action"], "conflict", "{json}");
+    let conflicts = json["recovered"][0]["conflicts"].to_string();
+    assert!(conflicts.contains("ref 'refs/heads/topic' was moved by someone else"), "{json}");
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(theirs), "their move stays");
+    assert_eq!(repo.read("a.txt"), "a", "the rest of a committed batch is finished");
+}
