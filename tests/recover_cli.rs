@@ -168,3 +168,22 @@ fn a_ref_moved_by_someone_else_after_the_commit_point_is_a_conflict() {
     assert_eq!(repo.ref_value("refs/heads/topic"), Some(theirs), "their move stays");
     assert_eq!(repo.read("a.txt"), "a", "the rest of a committed batch is finished");
 }
+
+/// A loose ref that a power cut left empty after git renamed it into place is repaired: recovery
+/// removes it, and sets the ref from what it then reads as (here absent: the ref was never
+/// packed), not from the old value the journal recorded.
+#[test]
+fn a_ref_left_empty_by_a_power_cut_is_rolled_forward_from_what_it_reads_as() {
+    let repo = Repo::new();
+    let head = repo.rev("HEAD");
+    let next = repo.commit_id("next");
+    repo.git(&["update-ref", "refs/heads/t", &head]);
+    repo.crash_apply(
+        "committed",
+        &format!("refs:\n  - update: refs/heads/t\n    to: {next}\n    from: {head}\n"),
+    );
+    std::fs::write(repo.path(".git/refs/heads/t"), "").unwrap();
+    let out = repo.atomic(&["recover", "--json"]);
+    assert_eq!(out.expect(0).json()["recovered"][0]["action"], "rolled-forward", "{out:?}");
+    assert_eq!(repo.ref_value("refs/heads/t"), Some(next));
+}
