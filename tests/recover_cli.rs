@@ -187,3 +187,22 @@ fn a_ref_left_empty_by_a_power_cut_is_rolled_forward_from_what_it_reads_as() {
     assert_eq!(out.expect(0).json()["recovered"][0]["action"], "rolled-forward", "{out:?}");
     assert_eq!(repo.ref_value("refs/heads/t"), Some(next));
 }
+
+/// A recovery whose update-ref is killed while it holds its locks leaves them to the next
+/// recovery, which knows them for its own (no note says otherwise), removes them and finishes.
+#[test]
+fn locks_of_a_recovery_whose_git_was_killed_are_removed_by_the_next_one() {
+    let repo = Repo::new();
+    let head = repo.rev("HEAD");
+    repo.crash_apply("committed", "refs:\n  - create: refs/heads/topic\n    to: HEAD\n");
+    let hook =
+        repo.write_reference_transaction_hook("#!/bin/sh\ntest \"$1\" = prepared && kill -9 $PPID\nexit 0\n");
+    let out = repo.atomic(&["recover"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(repo.path(".git/refs/heads/topic.lock").exists(), "git died holding its lock");
+    std::fs::remove_file(hook).unwrap();
+    let out = repo.atomic(&["recover", "--json"]);
+    assert_eq!(out.expect(0).json()["recovered"][0]["action"], "rolled-forward", "{out:?}");
+    assert_eq!(repo.ref_value("refs/heads/topic"), Some(head));
+    assert!(!repo.path(".git/refs/heads/topic.lock").exists());
+}
