@@ -314,6 +314,21 @@ fn a_path_through_a_symlink_is_refused() {
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
 }
 
+/// A path through a regular file is refused as "not a directory" (a symbolic link has its own
+/// message and hint, above): the error names what is on disk.
+#[test]
+fn a_path_through_a_regular_file_is_refused_as_not_a_directory() {
+    let repo = Repo::new();
+    repo.write("other.txt", "o\n");
+    let entries =
+        ["write: README/new\n    content: x", "delete: README/x", "rename: other.txt\n    to: README/x"];
+    for entry in entries {
+        let out = repo.apply_unchanged(&format!("files:\n  - {entry}\n"), 1);
+        assert!(out.stderr.contains("'README' is not a directory"), "{out:?}");
+        assert!(!out.stderr.contains("symbolic link"), "{out:?}");
+    }
+}
+
 #[test]
 fn writing_onto_a_symlink_replaces_the_link_not_its_target() {
     let repo = Repo::new();
@@ -386,4 +401,20 @@ fn a_symlink_to_a_fifo_is_written_without_opening_the_fifo() {
     let batch = format!("files:\n  - write: link\n    mode: \"120000\"\n    content: {}\n", fifo.display());
     repo.apply(&batch).expect(0);
     assert_eq!(std::fs::read_link(repo.dir.join("link")).unwrap(), fifo);
+}
+
+/// A path the file system cannot even look up is a fatal error (128), not a refusal, even when an
+/// earlier entry was refused: the check collects refusals and goes on, but stops at anything else
+/// (`--dry-run` too, which lists every refusal).
+#[test]
+fn a_name_too_long_to_look_up_is_fatal_even_after_a_refused_entry() {
+    let repo = Repo::new();
+    let long = "n".repeat(300);
+    let batch = format!(
+        "files:\n  - write: x.txt\n    content: x\n    expect: present\n  - write: {long}\n    content: y\n"
+    );
+    for args in [&["apply", "--json", "-"][..], &["apply", "--dry-run", "-"]] {
+        let out = repo.apply_args_unchanged(args, &batch, 128);
+        assert!(out.stderr.contains("File name too long"), "{out:?}");
+    }
 }

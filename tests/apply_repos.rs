@@ -347,6 +347,24 @@ fn git_dash_c_atomic_fsync_false_reaches_the_command() {
     assert_eq!(repo.snapshot(), before);
 }
 
+/// `atomic.fsync=false` syncs nothing for a large batch either: the write-back thread that
+/// flushes git's files while it works through 1,000 refs or more belongs to the barriers, and
+/// starts only with them.
+#[test]
+fn atomic_fsync_false_syncs_nothing_for_a_thousand_refs() {
+    if !have_strace() {
+        common::skip("atomic_fsync_false_syncs_nothing_for_a_thousand_refs", "strace is not installed");
+        return;
+    }
+    let repo = Repo::new();
+    let refs: String =
+        (0..1000).map(|i| format!("  - create: refs/heads/many/{i}\n    to: HEAD\n")).collect();
+    let (out, syncs) = git_atomic(&repo, &["-c", "atomic.fsync=false"], &format!("refs:\n{refs}"), true);
+    out.expect(0);
+    assert!(repo.ref_value("refs/heads/many/999").is_some());
+    assert_eq!(syncs, Some(0), "atomic.fsync=false syncs nothing, whatever the batch's size");
+}
+
 #[test]
 fn git_config_parameters_set_as_git_does_are_honoured() {
     let repo = Repo::new();

@@ -99,6 +99,27 @@ fn a_file_changed_after_the_check_is_refused_by_the_recheck_under_gits_locks() {
     common::assert_snapshots_equal(&before, &repo.snapshot(), &format!("{out:#?}"));
 }
 
+/// A directory swapped for a symlink after the check makes the path unreachable without
+/// following a link: the recheck refuses (exit 1) and nothing is written through the link.
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_check_is_refused_by_the_recheck() {
+    let repo = Repo::new();
+    repo.write("d/f.txt", "old\n");
+    let head = repo.rev("HEAD");
+    let batch = "files:\n  - write: d/f.txt\n    content: ours\n  - write: g.txt\n    content: g\n";
+    let paused = start_paused(&repo, "prepared", &[], batch);
+    std::fs::rename(repo.path("d"), repo.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", repo.path("d")).unwrap();
+    let out = paused.resume();
+    out.expect(1);
+    assert!(out.stderr.contains("'d/f.txt' changed"), "{out:?}");
+    assert_eq!(out.json()["status"], "refused");
+    assert_eq!(repo.read("elsewhere/f.txt"), "old\n", "nothing written through the symlink");
+    assert!(!repo.exists("g.txt"));
+    assert_eq!(repo.rev("HEAD"), head);
+    assert_eq!(repo.pending_batches(), Vec::<String>::new());
+}
+
 #[test]
 fn a_ref_moved_after_the_check_is_refused_by_gits_old_value_check() {
     let repo = Repo::new();
@@ -321,6 +342,24 @@ fn assert_covered(calls: &[Call], by: u32, path: &Path, after: usize, before: us
     );
 }
 
+/// Applies the batch file `batch` under `strace -f -y` (writes, syncs, renames, unlinks, symlinks) and
+/// returns its successful calls; the apply must succeed.
+fn strace_apply(repo: &Repo, batch: &Path) -> Vec<Call> {
+    let log = repo.tmp.path().join("strace.log");
+    let mut cmd = Command::new("strace");
+    common::seal(&mut cmd, &repo.home());
+    cmd.current_dir(&repo.dir)
+        .args(["-f", "-y", "-qq", "-s", "32", "-o"])
+        .arg(&log)
+        .args(["-e", "trace=write,pwrite64,fsync,fdatasync,syncfs,rename,renameat,renameat2,unlink,unlinkat,symlink,symlinkat"])
+        .arg(env!("CARGO_BIN_EXE_git-atomic"))
+        .args(["apply", "-q"])
+        .arg(batch);
+    let out = Outcome::from(cmd.output().expect("strace runs"));
+    out.expect(0);
+    parse_strace(&std::fs::read_to_string(&log).unwrap())
+}
+
 #[test]
 fn the_commit_record_sits_between_durability_barriers() {
     if Command::new("strace").arg("-V").output().is_err() {
@@ -340,20 +379,8 @@ fn the_commit_record_sits_between_durability_barriers() {
         ),
     )
     .unwrap();
-    let log = repo.tmp.path().join("strace.log");
-    let mut cmd = Command::new("strace");
-    common::seal(&mut cmd, &repo.home());
-    cmd.current_dir(&repo.dir)
-        .args(["-f", "-y", "-qq", "-s", "32", "-o"])
-        .arg(&log)
-        .args(["-e", "trace=write,pwrite64,fsync,fdatasync,syncfs,rename,renameat,renameat2,unlink,unlinkat"])
-        .arg(env!("CARGO_BIN_EXE_git-atomic"))
-        .args(["apply", "-q"])
-        .arg(&batch);
-    let out = Outcome::from(cmd.output().expect("strace runs"));
-    out.expect(0);
+    let calls = strace_apply(&repo, &batch);
     assert_eq!(repo.rev("refs/heads/main"), next);
-    let calls = parse_strace(&std::fs::read_to_string(&log).unwrap());
     let journal_write = |prefix: &str| {
         calls
             .iter()
@@ -438,6 +465,78 @@ fn the_commit_record_sits_between_durability_barriers() {
             &format!("{} after the commit record", change.text),
         );
     }
+}
+
+/// git writes a reftable stack's tables under names we cannot predict, so the barrier between
+/// git's commit and the removal of the journal must sync their whole file system: an fsync of
+/// the `reftable/` directory alone would leave the new table's content to chance at a power cut.
+#[test]
+fn a_reftable_commit_is_made_durable_by_a_syncfs_before_the_journal_goes() {
+    let test = "a_reftable_commit_is_made_durable_by_a_syncfs_before_the_journal_goes";
+    if Command::new("strace").arg("-V").output().is_err() {
+        common::skip(test, "strace is not installed");
+        return;
+    }
+    if !common::needs_git(test, (2, 45)) {
+        return;
+    }
+    let repo = Repo::init(&["--ref-format=reftable"]);
+    let next = repo.commit_id("next");
+    let batch = repo.tmp.path().join("batch.yaml");
+    std::fs::write(&batch, format!("refs:\n  - update: refs/heads/main\n    to: {next}\n")).unwrap();
+    let calls = strace_apply(&repo, &batch);
+    assert_eq!(repo.rev("refs/heads/main"), next);
+    let record = calls
+        .iter()
+        .find(|c| c.name == "write" && c.operands.get(1).is_some_and(|d| d.starts_with("commit ")))
+        .unwrap_or_else(|| panic!("no commit record in:\n{calls:#?}"));
+    let journal = PathBuf::from(&record.operands[0]);
+    let batch_dir = journal.parent().unwrap().to_path_buf();
+    let removal = calls
+        .iter()
+        .find(|c| {
+            c.pid == record.pid
+                && ((c.name == "unlinkat" && c.path().as_deref() == Some(&journal))
+                    || (c.name.starts_with("rename") && c.source().as_deref() == Some(&batch_dir)))
+        })
+        .unwrap_or_else(|| panic!("no journal removal in:\n{calls:#?}"));
+    let synced = calls.iter().any(|c| {
+        c.pid == record.pid && c.name == "syncfs" && c.start > record.end && c.start < removal.start
+    });
+    assert!(synced, "no syncfs between the commit record and the journal's removal:\n{calls:#?}");
+}
+
+/// A symlink cannot be opened to fsync it, so a barrier holding a staged symlink syncs its file
+/// system: else the link's inode would reach the disk only by chance before the commit record.
+#[test]
+fn a_staged_symlink_is_made_durable_by_a_syncfs_before_the_commit_record() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        let test = "a_staged_symlink_is_made_durable_by_a_syncfs_before_the_commit_record";
+        common::skip(test, "strace is not installed");
+        return;
+    }
+    let repo = Repo::new();
+    let batch = repo.tmp.path().join("batch.yaml");
+    std::fs::write(&batch, "files:\n  - write: link\n    content: README\n    mode: \"120000\"\n").unwrap();
+    let calls = strace_apply(&repo, &batch);
+    assert_eq!(std::fs::read_link(repo.path("link")).unwrap(), Path::new("README"));
+    let record = calls
+        .iter()
+        .find(|c| c.name == "write" && c.operands.get(1).is_some_and(|d| d.starts_with("commit ")))
+        .unwrap_or_else(|| panic!("no commit record in:\n{calls:#?}"));
+    let atomic = repo.path(".git/atomic");
+    let staged = calls
+        .iter()
+        .find(|c| {
+            c.pid == record.pid
+                && c.name.starts_with("symlink")
+                && c.operands.iter().any(|o| o.starts_with(atomic.to_str().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("no staged symlink in:\n{calls:#?}"));
+    let synced = calls
+        .iter()
+        .any(|c| c.pid == record.pid && c.name == "syncfs" && c.start > staged.end && c.start < record.start);
+    assert!(synced, "no syncfs between the staged symlink and the commit record:\n{calls:#?}");
 }
 
 /// A journal whose batch lock a live process holds is in flight; one whose holder died is

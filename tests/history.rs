@@ -205,6 +205,21 @@ fn recoveries_are_logged_with_their_outcome_and_why() {
     assert_eq!(repo.ref_value("refs/heads/f"), None);
 }
 
+/// A batch applied with `atomic.history=false` is not logged when recovery finishes it either:
+/// the journal's record says so, whatever the setting is at recovery.
+#[test]
+fn a_batch_applied_without_history_is_not_logged_by_its_recovery() {
+    let repo = Repo::new();
+    repo.git(&["config", "atomic.history", "false"]);
+    let batch = "refs:\n  - create: refs/heads/f\n    to: HEAD\nfiles:\n  - write: w.txt\n    content: w\n";
+    repo.crash_apply("committed", batch);
+    repo.git(&["config", "atomic.history", "true"]);
+    repo.atomic(&["recover"]).expect(0);
+    assert_eq!(repo.read("w.txt"), "w");
+    assert!(log(&repo).is_empty(), "{:?}", log(&repo));
+    assert_eq!(repo.pending_batches(), Vec::<String>::new());
+}
+
 /// Whether the log agrees with what the repository shows: the batch took effect exactly when the
 /// log has an entry for it that took effect.
 fn agreement(repo: &Repo, before: &State, after: &State, count_before: usize) -> Result<(), String> {
