@@ -206,11 +206,13 @@ pub struct UpdateRefProcess {
     stderr: Stderr,
     /// Whether any command was sent; until then git holds nothing and has nothing to finish.
     used: bool,
+    /// Where git's trace2 events go, for recovery; nothing to keep when git was never used.
+    trace: Option<PathBuf>,
 }
 
 impl UpdateRefProcess {
     /// Spawns `update-ref --stdin` with the reflog message, marked as ours for the hook.
-    pub fn spawn(git: &Git, message: &str, batch_id: &str) -> Result<Self> {
+    pub fn spawn(git: &Git, message: &str, batch_id: &str, trace: Option<&Path>) -> Result<Self> {
         // Every value we send is a full object id, yet git looks each one up as a ref name too,
         // only to warn if a ref is named like it: 6 failed stats per value, 12 per ref with an
         // old value (perf: 35 against 11 per created ref). Turning the warning off skips that.
@@ -222,6 +224,12 @@ impl UpdateRefProcess {
             None => Stdio::piped(),
         };
         cmd.env(OWN_TRANSACTION_ENV, batch_id).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr_to);
+        if let Some(trace) = trace {
+            // git's trace2 events: its `atexit` event comes after git removed its lock files
+            // (git registers that clean-up later, so it runs first), which tells recovery that
+            // no lock left on the batch's refs is this git's (leftovers.rs).
+            cmd.env("GIT_TRACE2_EVENT", trace).env_remove("GIT_TRACE2_EVENT_BRIEF");
+        }
         let mut child = cmd.spawn().map_err(|e| spawn_error(&git.exe, e))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
@@ -235,7 +243,8 @@ impl UpdateRefProcess {
             (None, Some(file)) => Stderr::File(file),
             (None, None) => unreachable!("stderr is a pipe or a memory file"),
         };
-        Ok(UpdateRefProcess { child, stdin, stdout, stderr, used: false })
+        let trace = trace.map(Path::to_path_buf);
+        Ok(UpdateRefProcess { child, stdin, stdout, stderr, used: false, trace })
     }
 
     /// git's process id.
@@ -308,5 +317,8 @@ impl Drop for UpdateRefProcess {
         // End of input makes git abort a started or prepared transaction and release its locks.
         drop(self.stdin.take());
         let _ = self.child.wait();
+        if let (false, Some(trace)) = (self.used, &self.trace) {
+            let _ = std::fs::remove_file(trace);
+        }
     }
 }

@@ -150,6 +150,7 @@ pub fn write_outcome(
 /// the entry visible and takes the batch out of recovery's way), then makes that durable.
 pub fn publish(state: &StateDir, batch: &BatchDir, fsync: bool) -> Result<()> {
     let _ = std::fs::remove_file(batch.update_ref_pid());
+    let _ = std::fs::remove_file(batch.update_ref_trace());
     let log = state.log();
     if !log.is_dir() {
         std::fs::create_dir_all(&log).io_context(|| format!("cannot create '{}'", log.display()))?;

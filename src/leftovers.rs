@@ -159,6 +159,9 @@ struct Judge {
     noted: Option<Vec<LockId>>,
     ran_in: RanIn,
     began: Option<SystemTime>,
+    /// The batch's latest update-ref ended by itself (its trace says so): it released every
+    /// lock it took, so none left on the batch's refs is its.
+    exited: bool,
 }
 
 impl Judge {
@@ -170,7 +173,14 @@ impl Judge {
             Some(Some(_)) => RanIn::EarlierBoot,
             Some(None) => RanIn::UnknownBoot,
         };
-        Judge { floor: lock_floor(batch), noted: noted_locks(batch), ran_in, began: crate::boot::began() }
+        let exited = pid_file.as_deref().is_some_and(|pid_file| update_ref_exited(batch, pid_file));
+        Judge {
+            floor: lock_floor(batch),
+            noted: noted_locks(batch),
+            ran_in,
+            began: crate::boot::began(),
+            exited,
+        }
     }
 
     /// A lock of a loose ref, HEAD's reflog or `packed-refs`, where git would write `new_content`:
@@ -208,11 +218,37 @@ impl Judge {
         {
             return Owner::Ours;
         }
+        if self.exited {
+            return Owner::Theirs;
+        }
         match self.ran_in {
             RanIn::ThisBoot | RanIn::UnknownBoot => Owner::Unsure,
             RanIn::EarlierBoot | RanIn::Nowhere => Owner::Theirs,
         }
     }
+}
+
+/// Whether the update-ref named by the pid file ended by itself, by its trace2 events (see
+/// [`BatchDir::update_ref_trace`]). git removes its lock files at exit and on a catchable signal
+/// (SIGPIPE when apply died before reading `prepare: ok`), with handlers registered at its first
+/// lock, after trace2's: so they run first, and an `atexit` or `signal` event comes after the
+/// locks are gone, whether git committed, aborted (at the end of its input) or died of an
+/// error. A git killed by SIGKILL, or by a power cut, writes neither. The first event is the
+/// update-ref's own (children such as hooks append theirs later, under their own session ids),
+/// and its session id ends in its pid.
+fn update_ref_exited(batch: &BatchDir, pid_file: &str) -> bool {
+    let Some(pid) = pid_file.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    let Ok(trace) = std::fs::read_to_string(batch.update_ref_trace()) else { return false };
+    let event = |line: &str| -> Option<(String, String)> {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some((value.get("event")?.as_str()?.to_string(), value.get("sid")?.as_str()?.to_string()))
+    };
+    let mut lines = trace.lines();
+    let Some((_, sid)) = lines.next().and_then(event) else { return false };
+    let own = sid.rsplit('/').next().is_some_and(|last| last.ends_with(&format!("-P{pid:08x}")));
+    own && lines.filter_map(event).any(|(name, of)| (name == "atexit" || name == "signal") && of == sid)
 }
 
 /// The boot id on the pid file's first line (`<pid> <boot id>`), if whole.

@@ -218,7 +218,7 @@ fn start_refs_forward(
     }
     let dirs = target.ref_dirs();
     let pid_file = batch.update_ref_pid();
-    let process = refs::spawn(&target.git, &record.message, &record.id)?;
+    let process = refs::spawn_for(&target.git, &record.message, &record.id, batch)?;
     let locked: Vec<String> = changed.iter().map(|t| t.to_string()).collect();
     let preparing =
         refs::start_prepare(process, &dirs, lines.into_iter(), changed.into_iter(), Some(&pid_file))

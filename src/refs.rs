@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::git::{Git, UpdateRefProcess};
 use crate::record::{RefChange, RefVerb};
 use crate::refstore::{RefDirs, RefValue};
+use crate::state::BatchDir;
 use std::path::{Path, PathBuf};
 
 /// A ref transaction with every lock held and every old value checked by git.
@@ -57,9 +58,23 @@ pub fn command_lines(change: &RefChange, zero: &str) -> String {
 
 /// Starts `git update-ref --stdin` for a batch, before the batch is ready: git's start-up then
 /// overlaps validation and journaling. It takes no lock until [`start_prepare`] sends `prepare`,
-/// and it exits without changing anything if dropped unused.
-pub fn spawn(git: &Git, message: &str, id: &str) -> Result<UpdateRefProcess> {
-    UpdateRefProcess::spawn(git, message, id)
+/// and it exits without changing anything if dropped unused. Its trace2 events go to `trace`
+/// (see [`BatchDir::update_ref_trace`]), a file that must not hold an earlier git's.
+pub fn spawn(git: &Git, message: &str, id: &str, trace: Option<&Path>) -> Result<UpdateRefProcess> {
+    UpdateRefProcess::spawn(git, message, id, trace)
+}
+
+/// [`spawn`] for a batch whose directory exists (recovery, two-phase commit): an earlier git's
+/// trace goes first, so that its end is never read as this git's.
+pub fn spawn_for(git: &Git, message: &str, id: &str, batch: &BatchDir) -> Result<UpdateRefProcess> {
+    let trace = batch.update_ref_trace();
+    match std::fs::remove_file(&trace) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::fatal(format!("cannot remove '{}': {e}", trace.display())));
+        }
+        _ => {}
+    }
+    UpdateRefProcess::spawn(git, message, id, Some(&trace))
 }
 
 /// Starts a transaction, queues every change and sends `prepare`, without waiting: git takes

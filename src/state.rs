@@ -124,6 +124,7 @@ impl StateDir {
         std::fs::create_dir_all(&dir).io_context(|| format!("cannot create '{}'", dir.display()))?;
         let to = dir.join(id);
         std::fs::rename(&from.path, &to).io_context(|| format!("cannot move '{}'", from.path.display()))?;
+        let _ = std::fs::remove_file(from.update_ref_trace());
         if fsync {
             durable::fsync_path(&dir)?;
             durable::fsync_path(&self.batches())?;
@@ -180,6 +181,15 @@ impl BatchDir {
     /// Once git says `prepare: ok`, a note of the lock files it holds is appended (leftovers.rs).
     pub fn update_ref_pid(&self) -> PathBuf {
         self.path.join("update-ref.pid")
+    }
+
+    /// `atomic/update-ref-<id>.trace`: git's trace2 events of the batch's latest update-ref, whose
+    /// `atexit` says that git ended by itself and so released every lock it took (see
+    /// leftovers.rs). Beside `batches/`, not in it: git opens it as it starts, and apply starts
+    /// its update-ref before the batch directory exists.
+    pub fn update_ref_trace(&self) -> PathBuf {
+        let root = self.path.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        root.join(format!("update-ref-{}.trace", self.id()))
     }
 
     /// `xa`: the prepared record of a two-phase batch (its XID and when it was prepared).
@@ -243,6 +253,7 @@ impl BatchDir {
                 return Err(Error::fatal(format!("cannot remove '{}': {e}", self.path.display())));
             }
         }
+        let _ = std::fs::remove_file(self.update_ref_trace());
         match (fsync, self.path.parent()) {
             (true, Some(batches)) => durable::fsync_path(batches),
             _ => Ok(()),

@@ -180,7 +180,7 @@ fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<
         return Ok(None);
     }
     let zero = "0".repeat(target.gix.object_hash().len_in_hex());
-    let process = refs::spawn(&target.git, &record.message, &record.id)?;
+    let process = refs::spawn_for(&target.git, &record.message, &record.id, dir)?;
     let lines = record.refs.iter().map(|r| refs::command_lines(r, &zero));
     let locked = record.refs.iter().filter(|r| r.via_git).flat_map(|r| [r.name.as_str(), r.target.as_str()]);
     let pid_file = dir.update_ref_pid();

@@ -270,3 +270,58 @@ fn without_a_pid_file_no_lock_of_this_boot_is_the_batchs() {
     assert_eq!(lock_files(&repo), Vec::<String>::new());
     assert!(repo.pending_batches().is_empty());
 }
+
+/// apply killed alone, its update-ref then ending by itself (end of input, or SIGPIPE on
+/// `prepare: ok`): git's trace (`atomic/update-ref-<id>.trace`) says it ended and so released
+/// every lock it took. A plain git's lock on the batch's ref, taken after that, empty (`verify`)
+/// or holding the batch's own value, is someone else's at once: recovery does not wait for it,
+/// even with a long `atomic.lockTimeout`, and leaves it to the plain git, which commits.
+#[test]
+fn a_git_that_ended_by_itself_left_no_lock_so_recovery_does_not_wait() {
+    for (format, point, verb) in [
+        ("files", "staged", "update"),
+        ("files", "staged", "verify"),
+        ("files", "prepared", "update"),
+        ("reftable", "staged", "update"),
+    ] {
+        if format == "reftable" && !common::git_at_least((2, 45)) {
+            continue;
+        }
+        let case = format!("{format} {point} {verb}");
+        let repo = if format == "files" { Repo::new() } else { Repo::init(&["--ref-format=reftable"]) };
+        repo.git(&["config", "atomic.lockTimeout", "60"]);
+        let old = repo.rev("main");
+        repo.git(&["branch", "c"]);
+        let new = repo.commit_id("batch");
+        repo.crash_apply(point, &format!("refs:\n  - update: refs/heads/c\n    to: {new}\n"));
+        procs::wait_for_orphans(&repo);
+        let traces = |repo: &Repo| -> Vec<String> {
+            let names = std::fs::read_dir(repo.path(".git/atomic")).unwrap();
+            let names = names.map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+            names.filter(|n| n.ends_with(".trace")).collect()
+        };
+        assert_eq!(traces(&repo).len(), 1, "{case}: the batch's git left its trace");
+        let line = match verb {
+            "update" => format!("update refs/heads/c {new} {old}\n"),
+            _ => format!("verify refs/heads/c {old}\n"),
+        };
+        let plain = Plain::hold(&repo, &line);
+        let lock = match format {
+            "files" => lock_of(&repo, "refs/heads/c"),
+            _ => repo.path(".git/reftable/tables.list.lock"),
+        };
+        assert!(lock.exists(), "{case}");
+        let started = Instant::now();
+        let out = repo.atomic(&["recover"]);
+        assert!(started.elapsed() < Duration::from_secs(10), "{case}: no waiting: {out:?}");
+        assert!(!out.stderr.contains("waiting up to"), "{case}: {out:?}");
+        out.expect(0);
+        assert!(lock.exists(), "{case}: the plain git's lock stays");
+        plain.commit();
+        let want = if verb == "update" { &new } else { &old };
+        assert_eq!(&repo.rev("c"), want, "{case}: the plain git's transaction");
+        assert_eq!(lock_files(&repo), Vec::<String>::new(), "{case}");
+        assert!(repo.pending_batches().is_empty(), "{case}");
+        assert_eq!(traces(&repo), Vec::<String>::new(), "{case}: the trace goes with the batch");
+    }
+}

@@ -105,9 +105,9 @@ pub fn apply_file(
     if !file.repositories.is_empty() {
         return apply_across(args, repo, file, label, out);
     }
-    let update_ref = start_update_ref(repo, &file, &label, args.dry_run)?;
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, repo))?;
+    let update_ref = start_update_ref(repo, &file, &label, args.dry_run)?;
     recover_interrupted(repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
     let options = validate::Options { allow_source_outside: args.allow_source_outside };
@@ -330,7 +330,7 @@ fn note_own_locks(repo: &Repo, journaled: &Journaled) -> Result<()> {
 /// The reflog message of a dry run's (aborted) transaction.
 const DRY_RUN_MESSAGE: &str = "git atomic apply --dry-run";
 
-/// Starts git's update-ref now when the batch names refs, so that its start-up overlaps locking,
+/// Starts git's update-ref now when the batch names refs, so that its start-up overlaps
 /// recovery, validation, staging and journaling; it takes no lock before `prepare`.
 fn start_update_ref(
     repo: &Repo,
@@ -341,8 +341,12 @@ fn start_update_ref(
     if file.refs.is_empty() {
         return Ok(None);
     }
-    let message = if dry_run { DRY_RUN_MESSAGE } else { &label.message };
-    refs::spawn(&repo.git, message, &label.id).map(Some)
+    if dry_run {
+        return refs::spawn(&repo.git, DRY_RUN_MESSAGE, &label.id, None).map(Some);
+    }
+    // `atomic/` exists: the batch lock is taken (see `BatchDir::update_ref_trace`).
+    let trace = repo.state_dir().batch(&label.id).update_ref_trace();
+    refs::spawn(&repo.git, &label.message, &label.id, Some(&trace)).map(Some)
 }
 
 /// Sends git every ref change and `prepare` (`None` when the batch changes no ref through git);
