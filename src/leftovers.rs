@@ -237,9 +237,7 @@ impl Judge {
 /// update-ref's own (children such as hooks append theirs later, under their own session ids),
 /// and its session id ends in its pid.
 fn update_ref_exited(batch: &BatchDir, pid_file: &str) -> bool {
-    let Some(pid) = pid_file.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
+    let Some(pid) = update_ref_pid(pid_file) else { return false };
     let Ok(trace) = std::fs::read_to_string(batch.update_ref_trace()) else { return false };
     let event = |line: &str| -> Option<(String, String)> {
         let value: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -249,6 +247,12 @@ fn update_ref_exited(batch: &BatchDir, pid_file: &str) -> bool {
     let Some((_, sid)) = lines.next().and_then(event) else { return false };
     let own = sid.rsplit('/').next().is_some_and(|last| last.ends_with(&format!("-P{pid:08x}")));
     own && lines.filter_map(event).any(|(name, of)| (name == "atexit" || name == "signal") && of == sid)
+}
+
+/// The pid on the pid file's first line (`<pid> <boot id>`, or `<pid>` alone from an older
+/// git-atomic; a note of the locks may follow, see [`note_own_locks`]).
+fn update_ref_pid(pid_file: &str) -> Option<u32> {
+    pid_file.split_whitespace().next()?.parse().ok()
 }
 
 /// The boot id on the pid file's first line (`<pid> <boot id>`), if whole.
@@ -497,11 +501,8 @@ fn is_recent(meta: &std::fs::Metadata, floor: Option<SystemTime>) -> bool {
 /// Waits (briefly) for an `update-ref` of this batch that outlived its parent to finish aborting
 /// or committing, so that recovery never races git over the same lock files.
 pub fn wait_for_orphan_update_ref(batch: &BatchDir) {
-    let Ok(pid) = std::fs::read_to_string(batch.update_ref_pid()) else {
-        return;
-    };
-    // The first word: the boot's id, then a note of the locks may follow (see [`note_own_locks`]).
-    let Ok(pid) = pid.split_whitespace().next().unwrap_or_default().parse::<u32>() else {
+    let Some(pid) = std::fs::read_to_string(batch.update_ref_pid()).ok().and_then(|f| update_ref_pid(&f))
+    else {
         return;
     };
     let environ = PathBuf::from(format!("/proc/{pid}/environ"));
