@@ -178,6 +178,9 @@ impl<'a> Mover<'a> {
             return self.exchange(put, &staged_dir, &dir, &target, barrier);
         }
         if let Err(e) = dirs::rename_at(&staged_dir, &put.staged, &dir, name) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(gone_under(&put.path));
+            }
             if e.raw_os_error() != Some(libc::EXDEV) {
                 return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
             }
@@ -204,7 +207,10 @@ impl<'a> Mover<'a> {
         match dirs::exchange_at(staged_dir, &put.staged, dir, name) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                dirs::rename_at(staged_dir, &put.staged, dir, name).map_err(failed)?
+                match dirs::rename_at(staged_dir, &put.staged, dir, name) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(gone_under(&put.path)),
+                    renamed => renamed.map_err(failed)?,
+                }
             }
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
                 let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
@@ -357,6 +363,13 @@ fn not_a_directory(dir: &str) -> Outcome {
 
 fn gone(dir: &str) -> Outcome {
     Outcome::Conflict(format!("'{dir}' was removed while the files were being moved"))
+}
+
+/// A rename of a staged file (seen a moment before) into the directory of `path` that found
+/// nothing: the directory was removed since its handle was opened (a cached handle then names a
+/// deleted directory), a conflict like [`gone`].
+fn gone_under(path: &str) -> Outcome {
+    gone(dirs::split(path).0)
 }
 
 fn parent_of(path: &Path) -> PathBuf {

@@ -154,3 +154,41 @@ fn old_files_kept_across_file_systems_are_restored_by_undo() {
     assert_eq!(std::fs::read_to_string(linked.join("gone")).unwrap(), "gone\n");
     assert_eq!(repo.pending_batches(), Vec::<String>::new());
 }
+
+/// A directory removed by someone else while recovery moves files into it, after the first
+/// one: recovery's cached handle then names a deleted directory, and a rename into it fails
+/// with ENOENT. That is the conflict of a directory removed during the moves (exit 3, the
+/// rest of the batch finished), not a fatal error (exit 128); `tests/race.rs`'s
+/// `recovery_with_a_parent_renamed_away` met it when the attacker's directory replaced the
+/// one recovery had just created.
+#[test]
+fn a_directory_removed_while_recovery_moves_files_into_it_is_a_conflict() {
+    for history in ["true", "false"] {
+        let repo = Repo::new();
+        repo.git(&["config", "atomic.history", history]);
+        repo.write("d/old", "old\n");
+        let batch = "files:\n  - write: d/a\n    content: a\n  - write: d/b\n    content: b\n  - write: d/old\n    content: new\n  - write: c\n    content: c\n";
+        repo.crash_apply("committed", batch);
+        let mut cmd = repo.atomic_cmd(&["recover"]);
+        cmd.env("GIT_TEST_ATOMIC_RUN_AT", "recover-file").env("GIT_TEST_ATOMIC_RUN", "rm -rf d");
+        let out: common::Outcome = common::run_with_stdin(&mut cmd, b"").into();
+        out.expect(3);
+        assert!(out.stdout.contains("'d' was removed while the files were being moved"), "{out:?}");
+        assert_eq!(repo.read("c"), "c", "history={history}: the rest of the batch is finished");
+        assert!(!repo.exists("d"));
+    }
+}
+
+/// The same during apply, with history: the put of a file that existed is an exchange, and with
+/// its directory removed after the first move it finds neither the old file nor a directory to
+/// rename into. Apply stops at that conflict (exit 3), naming the removed directory.
+#[test]
+fn a_directory_removed_while_apply_exchanges_files_in_it_is_a_conflict() {
+    let repo = Repo::new();
+    repo.write("d/old", "old\n");
+    let batch = "files:\n  - write: d/a\n    content: a\n  - write: d/old\n    content: new\n";
+    let out = apply_running_at(&repo, "file-moved", "rm -rf d", batch);
+    out.expect(3);
+    assert!(out.stderr.contains("'d' was removed while the files were being moved"), "{out:?}");
+    assert_eq!(repo.pending_batches().len(), 1, "the batch waits for recovery");
+}
