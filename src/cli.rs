@@ -51,6 +51,15 @@ pub struct PrepareArgs {
     /// Plain git can then move a reserved ref, and commit is refused.
     #[arg(long)]
     pub no_hook_check: bool,
+    #[command(flatten)]
+    pub batch: BatchOptions,
+}
+
+/// `--wait`, `-m` and `--quiet`: the options of the commands that run a batch (apply, prepare),
+/// defined once so that their help cannot drift apart. In this order: `-h` and the completions
+/// list options as they are declared.
+#[derive(Debug, Args)]
+pub struct BatchOptions {
     /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
@@ -62,18 +71,27 @@ pub struct PrepareArgs {
     pub quiet: bool,
 }
 
-/// Options of `git atomic commit` and `git atomic abort`.
+/// `--wait` and `--quiet`: the options of the commands that take the batch lock to finish or
+/// invert a batch (commit, abort, undo, redo); their help is [`BatchOptions`]'s, word for word
+/// (a unit test below keeps it so).
 #[derive(Debug, Args)]
-pub struct XidArgs {
-    /// The XID the batch was prepared under.
-    #[arg(long, value_name = "XID")]
-    pub xid: String,
+pub struct LockOptions {
     /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Options of `git atomic commit` and `git atomic abort`.
+#[derive(Debug, Args)]
+pub struct XidArgs {
+    /// The XID the batch was prepared under.
+    #[arg(long, value_name = "XID")]
+    pub xid: String,
+    #[command(flatten)]
+    pub lock: LockOptions,
 }
 
 /// Options of `git atomic log`.
@@ -103,12 +121,8 @@ pub struct UndoArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<f64>,
-    /// Print nothing on success.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub lock: LockOptions,
 }
 
 /// `git atomic hook …`.
@@ -162,15 +176,8 @@ pub struct ApplyArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<f64>,
-    /// Reflog message for every changed ref (instead of 'message').
-    #[arg(short = 'm', long = "message", value_name = "MSG")]
-    pub message: Option<String>,
-    /// Print nothing on success.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub batch: BatchOptions,
     /// Let 'source:' copy a regular file from outside the work tree.
     ///
     /// For an editor's temporary file; without it a source must be a file of the work tree,
@@ -189,6 +196,16 @@ pub struct ApplyArgs {
     /// With --lsp: print the equivalent batch (JSON), apply nothing.
     #[arg(long, requires = "lsp")]
     pub emit_batch: bool,
+}
+
+/// `args.wait`, `args.message` and `args.quiet`, as apply.rs reads them: the shared options
+/// are an apply's own.
+impl std::ops::Deref for ApplyArgs {
+    type Target = BatchOptions;
+
+    fn deref(&self) -> &BatchOptions {
+        &self.batch
+    }
 }
 
 /// Options of `git atomic recover`.
@@ -273,3 +290,26 @@ _git_atomic() {
     done
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::{BatchOptions, LockOptions};
+    use clap::Args as _;
+
+    /// What `-h` and the completions show of option `id` of an options struct.
+    fn shown(cmd: &clap::Command, id: &str) -> String {
+        let arg = cmd.get_arguments().find(|a| a.get_id() == id).expect("the option exists");
+        let help = arg.get_help().map(ToString::to_string);
+        format!("{:?} {:?} {:?} {help:?}", arg.get_short(), arg.get_long(), arg.get_value_names())
+    }
+
+    #[test]
+    fn lock_options_read_as_batch_options_word_for_word() {
+        let batch = BatchOptions::augment_args(clap::Command::new("batch"));
+        let lock = LockOptions::augment_args(clap::Command::new("lock"));
+        for id in ["wait", "quiet"] {
+            assert_eq!(shown(&lock, id), shown(&batch, id), "--{id} drifted");
+        }
+        assert!(shown(&batch, "wait").contains("Seconds to wait"), "{}", shown(&batch, "wait"));
+    }
+}

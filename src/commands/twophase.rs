@@ -15,7 +15,7 @@ use crate::validate::BatchLabel;
 pub fn prepare(args: &PrepareArgs) -> i32 {
     match run_prepare(args) {
         Ok(id) => {
-            if !args.quiet {
+            if !args.batch.quiet {
                 println!("prepared batch {id} as {}", args.xid);
             }
             0
@@ -32,9 +32,9 @@ fn run_prepare(args: &PrepareArgs) -> Result<String> {
     }
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = parse::parse(&bytes, &origin)?;
-    let label = BatchLabel::new(&file, args.message.clone());
-    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-    recover_interrupted(&repo, &lock, args.quiet)?;
+    let label = BatchLabel::new(&file, args.batch.message.clone());
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.batch.wait, &repo))?;
+    recover_interrupted(&repo, &lock, args.batch.quiet)?;
     if !file.repositories.is_empty() {
         return Err(Error::invalid(
             "'repositories:' is for 'git atomic apply', which coordinates them itself",
@@ -69,13 +69,13 @@ fn finish(args: &XidArgs, verb: &str, action: fn(&Repo, &str) -> Result<Finished
     let result = (|| {
         prepared::validate_xid(&args.xid)?;
         let repo = Repo::discover()?;
-        let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-        recover_interrupted(&repo, &lock, args.quiet)?;
+        let lock = lock::acquire(&repo.state_dir(), wait_duration(args.lock.wait, &repo))?;
+        recover_interrupted(&repo, &lock, args.lock.quiet)?;
         action(&repo, &args.xid)
     })();
     match result {
         Ok(finished) => {
-            if !args.quiet {
+            if !args.lock.quiet {
                 match finished {
                     Finished::Now(id) => println!("{verb} batch {id} ({})", args.xid),
                     Finished::Already(id) => println!("batch {id} ({}) was already {verb}", args.xid),
