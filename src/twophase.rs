@@ -129,9 +129,8 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
         Ok(record) => record,
         Err(e) => {
             if let Some(prepared) = prepared_refs {
-                let _ = prepared.abort();
+                release(prepared, &dir);
             }
-            let _ = std::fs::remove_file(dir.update_ref_pid());
             return Err(e);
         }
     };
@@ -202,8 +201,7 @@ fn wait_for_locks(
     match preparing.wait() {
         Ok(prepared) if go_on => Ok(Some(prepared)),
         Ok(prepared) => {
-            let _ = prepared.abort();
-            let _ = std::fs::remove_file(dir.update_ref_pid());
+            release(prepared, dir);
             Ok(None)
         }
         Err(e) => {
@@ -214,6 +212,18 @@ fn wait_for_locks(
             Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message))
                 .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
         }
+    }
+}
+
+/// Tells git to abort, releasing its locks: the batch stays prepared. Its pid file goes only
+/// once git said it aborted. A git that did not (killed while it held the locks) may have left
+/// its lock files, which only that file (the pid, the boot, the note of the locks) lets
+/// recovery tell from another process's (leftovers.rs); recovery, which runs before the next
+/// command of any batch, removes them and then the file.
+fn release(prepared: PreparedRefs, dir: &BatchDir) {
+    crash::point("xa-releasing");
+    if prepared.abort().is_ok() {
+        let _ = std::fs::remove_file(dir.update_ref_pid());
     }
 }
 
