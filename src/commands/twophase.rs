@@ -8,7 +8,7 @@ use crate::lock;
 use crate::parse;
 use crate::prepared;
 use crate::repo::Repo;
-use crate::twophase::{self, Finished};
+use crate::twophase::{self, Finished, StillPrepared};
 use crate::validate::BatchLabel;
 
 /// Runs `prepare` and returns the exit status: 0 prepared, 1 refused, 2 invalid.
@@ -65,13 +65,19 @@ pub fn abort(args: &XidArgs) -> i32 {
     finish(args, "aborted", twophase::abort)
 }
 
-fn finish(args: &XidArgs, verb: &str, action: fn(&Repo, &str) -> Result<Finished>) -> i32 {
+/// Runs `action` on the batch prepared under the XID, after recovery, which reads every prepared
+/// batch and hands on those it left prepared.
+fn finish(
+    args: &XidArgs,
+    verb: &str,
+    action: fn(&Repo, &str, Vec<StillPrepared>) -> Result<Finished>,
+) -> i32 {
     let result = (|| {
         prepared::validate_xid(&args.xid)?;
         let repo = Repo::discover()?;
         let lock = lock::acquire(&repo.state_dir(), wait_duration(args.lock.wait, &repo))?;
-        recover_interrupted(&repo, &lock, args.lock.quiet)?;
-        action(&repo, &args.xid)
+        let still_prepared = twophase::recover_before_deciding(&repo, &lock, args.lock.quiet)?;
+        action(&repo, &args.xid, still_prepared)
     })();
     match result {
         Ok(finished) => {
