@@ -51,6 +51,15 @@ pub struct PrepareArgs {
     /// Plain git can then move a reserved ref, and commit is refused.
     #[arg(long)]
     pub no_hook_check: bool,
+    #[command(flatten)]
+    pub batch: BatchOptions,
+}
+
+/// `--wait`, `-m` and `--quiet`: the options of the commands that run a batch (apply, prepare),
+/// defined once so that their help cannot drift apart. In this order: `-h` and the completions
+/// list options as they are declared.
+#[derive(Debug, Args)]
+pub struct BatchOptions {
     /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
@@ -62,18 +71,27 @@ pub struct PrepareArgs {
     pub quiet: bool,
 }
 
-/// Options of `git atomic commit` and `git atomic abort`.
+/// `--wait` and `--quiet`: the options of the commands that take the batch lock to finish or
+/// invert a batch (commit, abort, undo, redo); their help is [`BatchOptions`]'s, word for word
+/// (a unit test below keeps it so).
 #[derive(Debug, Args)]
-pub struct XidArgs {
-    /// The XID the batch was prepared under.
-    #[arg(long, value_name = "XID")]
-    pub xid: String,
+pub struct LockOptions {
     /// Seconds to wait for another batch (default: atomic.lockTimeout).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<f64>,
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Options of `git atomic commit` and `git atomic abort`.
+#[derive(Debug, Args)]
+pub struct XidArgs {
+    /// The XID the batch was prepared under.
+    #[arg(long, value_name = "XID")]
+    pub xid: String,
+    #[command(flatten)]
+    pub lock: LockOptions,
 }
 
 /// Options of `git atomic log`.
@@ -103,12 +121,8 @@ pub struct UndoArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<f64>,
-    /// Print nothing on success.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub lock: LockOptions,
 }
 
 /// `git atomic hook …`.
@@ -162,15 +176,8 @@ pub struct ApplyArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<f64>,
-    /// Reflog message for every changed ref (instead of 'message').
-    #[arg(short = 'm', long = "message", value_name = "MSG")]
-    pub message: Option<String>,
-    /// Print nothing on success.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub batch: BatchOptions,
     /// Let 'source:' copy a regular file from outside the work tree.
     ///
     /// For an editor's temporary file; without it a source must be a file of the work tree,
@@ -189,6 +196,16 @@ pub struct ApplyArgs {
     /// With --lsp: print the equivalent batch (JSON), apply nothing.
     #[arg(long, requires = "lsp")]
     pub emit_batch: bool,
+}
+
+/// `args.wait`, `args.message` and `args.quiet`, as apply.rs reads them: the shared options
+/// are an apply's own.
+impl std::ops::Deref for ApplyArgs {
+    type Target = BatchOptions;
+
+    fn deref(&self) -> &BatchOptions {
+        &self.batch
+    }
 }
 
 /// Options of `git atomic recover`.
@@ -239,10 +256,35 @@ pub fn print_completions(shell: Option<&str>) -> i32 {
 
 /// The generator's script for `shell`, for a command named `bin_name`.
 fn generate(shell: clap_complete::Shell, bin_name: &'static str) -> String {
-    let mut cli = Cli::command().name(bin_name).bin_name(bin_name);
+    let mut cli = visible(&Cli::command()).name(bin_name).bin_name(bin_name);
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cli, bin_name, &mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `cmd` as people use it, for the completions: without its hidden subcommands and options (the
+/// hook's own, `recover-after`, …), at every level, which clap_complete's generators offer like
+/// any other. clap cannot remove a subcommand, so the command is built anew from what the
+/// generators read of it: names, descriptions, options, subcommands and the settings they go by.
+fn visible(cmd: &clap::Command) -> clap::Command {
+    // The new command's strings must be 'static: this runs once, in a process that then exits.
+    let leak = |text: &str| -> &'static str { Box::leak(text.to_string().into_boxed_str()) };
+    let mut shown = clap::Command::new(leak(cmd.get_name()))
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).map(visible))
+        .disable_help_subcommand(cmd.is_disable_help_subcommand_set())
+        .subcommand_required(cmd.is_subcommand_required_set())
+        .arg_required_else_help(cmd.is_arg_required_else_help_set());
+    if let Some(about) = cmd.get_about() {
+        shown = shown.about(about.clone());
+    }
+    if let Some(about) = cmd.get_long_about() {
+        shown = shown.long_about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        shown = shown.version(leak(version));
+    }
+    shown
 }
 
 /// The bash script: clap_complete's, generated for the name `git_atomic` (its bash generator
@@ -273,3 +315,68 @@ _git_atomic() {
     done
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::{BatchOptions, Cli, LockOptions, visible};
+    use clap::{Args as _, CommandFactory as _};
+
+    /// What `-h` and the completions show of option `id` of an options struct.
+    fn shown(cmd: &clap::Command, id: &str) -> String {
+        let arg = cmd.get_arguments().find(|a| a.get_id() == id).expect("the option exists");
+        let help = arg.get_help().map(ToString::to_string);
+        format!("{:?} {:?} {:?} {help:?}", arg.get_short(), arg.get_long(), arg.get_value_names())
+    }
+
+    #[test]
+    fn lock_options_read_as_batch_options_word_for_word() {
+        let batch = BatchOptions::augment_args(clap::Command::new("batch"));
+        let lock = LockOptions::augment_args(clap::Command::new("lock"));
+        for id in ["wait", "quiet"] {
+            assert_eq!(shown(&lock, id), shown(&batch, id), "--{id} drifted");
+        }
+        assert!(shown(&batch, "wait").contains("Seconds to wait"), "{}", shown(&batch, "wait"));
+    }
+
+    /// Every subcommand path of `cmd`, with its long options, hidden ones left out when `all` is false.
+    fn tree(cmd: &clap::Command, path: &str, all: bool, out: &mut Vec<String>) {
+        let longs = cmd.get_arguments().filter(|a| all || !a.is_hide_set()).filter_map(|a| a.get_long());
+        out.push(format!("{path}: {}", longs.collect::<Vec<_>>().join(" ")));
+        for sub in cmd.get_subcommands().filter(|s| all || !s.is_hide_set()) {
+            tree(sub, &format!("{path} {}", sub.get_name()), all, out);
+        }
+    }
+
+    #[test]
+    fn the_completions_tree_is_the_visible_one() {
+        let (mut shown, mut wanted) = (Vec::new(), Vec::new());
+        tree(&visible(&Cli::command()), "", true, &mut shown);
+        tree(&Cli::command(), "", false, &mut wanted);
+        assert_eq!(shown, wanted);
+        assert!(wanted.iter().any(|p| p.starts_with(" hook install:")), "{wanted:?}");
+        let mut all = Vec::new();
+        tree(&Cli::command(), "", true, &mut all);
+        assert!(all.iter().any(|p| p.starts_with(" hook recover-after:")), "{all:?}");
+    }
+
+    #[test]
+    fn hidden_options_and_subcommands_are_left_out_at_every_level() {
+        let arg = |name: &'static str, hide: bool| clap::Arg::new(name).long(name).hide(hide);
+        let cmd =
+            clap::Command::new("top").about("a tool").version("1.0").arg(arg("shown", false)).subcommand(
+                clap::Command::new("sub")
+                    .arg(arg("kept", false))
+                    .arg(arg("secret", true))
+                    .subcommand(clap::Command::new("inner").hide(true))
+                    .subcommand(clap::Command::new("open")),
+            );
+        let mut out = Vec::new();
+        tree(&visible(&cmd), "", true, &mut out);
+        assert_eq!(out, [": shown", " sub: kept", " sub open: "]);
+        let shown = visible(&cmd);
+        assert_eq!(
+            (shown.get_about().map(ToString::to_string), shown.get_version()),
+            (Some("a tool".into()), Some("1.0"))
+        );
+    }
+}

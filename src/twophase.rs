@@ -95,18 +95,20 @@ pub enum Finished {
     Already(String),
 }
 
-/// Commits prepared batch `xid`; exit 1 when it was aborted, unknown, or a ref moved.
-pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
+/// A batch that recovery read and left prepared (undecided, its journal intact and without a
+/// commit record): `commit` and `abort` go on with it as read, under the same lock.
+pub struct StillPrepared {
+    pub dir: BatchDir,
+    pub xa: prepared::Xa,
+    pub record: Record,
+}
+
+/// Commits prepared batch `xid`; exit 1 when it was aborted, unknown, or a ref moved. `known`:
+/// the batches recovery just left prepared (see [`recover_before_deciding`]), or none.
+pub fn commit(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finished> {
     let state_dir = repo.state_dir();
-    let Some((dir, _)) = prepared::find(&state_dir, xid)? else {
+    let Some((dir, record)) = find_prepared(repo, xid, known)? else {
         return finished_before(repo, xid, Outcome::Committed);
-    };
-    let record = match journal::read(&dir.journal())? {
-        Journal::Intact { record, committed: false } => record,
-        _ => {
-            return Err(Error::new(Kind::Interrupted, format!("prepared batch {xid} cannot be read"))
-                .hint("run 'git atomic status' for details"));
-        }
     };
     // The worktree it was prepared in: usually this one, already open.
     let opened;
@@ -129,9 +131,8 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
         Ok(record) => record,
         Err(e) => {
             if let Some(prepared) = prepared_refs {
-                let _ = prepared.abort();
+                release(prepared, &dir);
             }
-            let _ = std::fs::remove_file(dir.update_ref_pid());
             return Err(e);
         }
     };
@@ -146,10 +147,29 @@ pub fn commit(repo: &Repo, xid: &str) -> Result<Finished> {
     Ok(Finished::Now(record.id))
 }
 
-/// Aborts prepared batch `xid`; exit 1 when it was committed or is unknown.
-pub fn abort(repo: &Repo, xid: &str) -> Result<Finished> {
+/// The prepared batch `xid` with its journal's record: as recovery read it when it is in
+/// `known`, else read now (`None`: no batch is prepared under `xid`).
+fn find_prepared(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Option<(BatchDir, Record)>> {
+    if let Some(batch) = known.into_iter().find(|b| b.xa.xid == xid) {
+        return Ok(Some((batch.dir, batch.record)));
+    }
+    let Some((dir, _)) = prepared::find(&repo.state_dir(), xid)? else { return Ok(None) };
+    match journal::read(&dir.journal())? {
+        Journal::Intact { record, committed: false } => Ok(Some((dir, record))),
+        _ => Err(Error::new(Kind::Interrupted, format!("prepared batch {xid} cannot be read"))
+            .hint("run 'git atomic status' for details")),
+    }
+}
+
+/// Aborts prepared batch `xid`; exit 1 when it was committed or is unknown. `known`: as for
+/// [`commit`].
+pub fn abort(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finished> {
     let state_dir = repo.state_dir();
-    let Some((dir, _)) = prepared::find(&state_dir, xid)? else {
+    let found = match known.into_iter().find(|b| b.xa.xid == xid) {
+        Some(batch) => Some(batch.dir),
+        None => prepared::find(&state_dir, xid)?.map(|(dir, _)| dir),
+    };
+    let Some(dir) = found else {
         return finished_before(repo, xid, Outcome::Aborted);
     };
     let id = dir.id();
@@ -202,8 +222,7 @@ fn wait_for_locks(
     match preparing.wait() {
         Ok(prepared) if go_on => Ok(Some(prepared)),
         Ok(prepared) => {
-            let _ = prepared.abort();
-            let _ = std::fs::remove_file(dir.update_ref_pid());
+            release(prepared, dir);
             Ok(None)
         }
         Err(e) => {
@@ -214,6 +233,18 @@ fn wait_for_locks(
             Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message))
                 .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
         }
+    }
+}
+
+/// Tells git to abort, releasing its locks: the batch stays prepared. Its pid file goes only
+/// once git said it aborted. A git that did not (killed while it held the locks) may have left
+/// its lock files, which only that file (the pid, the boot, the note of the locks) lets
+/// recovery tell from another process's (leftovers.rs); recovery, which runs before the next
+/// command of any batch, removes them and then the file.
+fn release(prepared: PreparedRefs, dir: &BatchDir) {
+    crash::point("xa-releasing");
+    if prepared.abort().is_ok() {
+        let _ = std::fs::remove_file(dir.update_ref_pid());
     }
 }
 
@@ -360,9 +391,18 @@ fn forget(repo: &Repo, dir: &BatchDir) -> Result<()> {
 /// Recovers prepared batches (the caller holds the lock): finishes a committed one, removes an
 /// aborted one, and never decides one that is only prepared (only the lock files of a commit
 /// attempt that died are removed).
-pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<Vec<Recovered>> {
+pub fn recover_prepared(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<Vec<Recovered>> {
+    recover_prepared_keeping(repo, lock, quiet).map(|(done, _)| done)
+}
+
+/// [`recover_prepared`], returning also the batches it left prepared, as it read them.
+fn recover_prepared_keeping(
+    repo: &Repo,
+    _lock: &BatchLock,
+    quiet: bool,
+) -> Result<(Vec<Recovered>, Vec<StillPrepared>)> {
     let state_dir = repo.state_dir();
-    let mut done = Vec::new();
+    let (mut done, mut kept) = (Vec::new(), Vec::new());
     for dir in state_dir.prepared_dirs()? {
         // `xa` is durable before a batch enters prepared/, and the journal leaves only when the
         // batch is finished: without either, a removal was cut short. It is finished now.
@@ -400,13 +440,15 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
                     forget(repo, &dir)?;
                     done.push(Recovered { id: record.id, action: Action::RolledBack });
                 } else if decided == Some(Outcome::Committed) {
-                    let action = match commit(repo, &xa.xid) {
+                    let action = match commit(repo, &xa.xid, Vec::new()) {
                         Ok(_) => Action::RolledForward,
                         Err(e) => {
                             Action::Conflict(vec![format!("the decision was to commit, but {}", e.message)])
                         }
                     };
                     done.push(Recovered { id: record.id, action });
+                } else {
+                    kept.push(StillPrepared { dir, xa, record });
                 }
             }
             // Damaged after the commit point: kept for a person (exit 3).
@@ -416,7 +458,7 @@ pub fn recover_prepared(repo: &Repo, _lock: &BatchLock, quiet: bool) -> Result<V
             Journal::Torn => {} // damaged while prepared: `status` shows it; nobody decides it
         }
     }
-    Ok(done)
+    Ok((done, kept))
 }
 
 /// Removes the lock files that a dead commit attempt's update-ref left (the caller holds the
@@ -446,7 +488,14 @@ pub fn needs_recovery(state_dir: &crate::state::StateDir) -> bool {
 /// Recovers interrupted batches before a command does its own work (SPEC §1.4); a batch that
 /// cannot be recovered stops the command with exit 3.
 pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<()> {
-    let prepared = recover_prepared(repo, lock, quiet)?;
+    recover_before_deciding(repo, lock, quiet).map(|_| ())
+}
+
+/// [`recover_interrupted`] before `commit` or `abort` decides a prepared batch: returns the
+/// batches left prepared as recovery read them, so that their `xa` records and journals are
+/// read once.
+pub fn recover_before_deciding(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result<Vec<StillPrepared>> {
+    let (prepared, kept) = recover_prepared_keeping(repo, lock, quiet)?;
     for recovered in crate::recover::recover_all(repo, lock, quiet)?.into_iter().chain(prepared) {
         match recovered.action {
             crate::recover::Action::RolledBack if !quiet => {
@@ -465,5 +514,5 @@ pub fn recover_interrupted(repo: &Repo, lock: &BatchLock, quiet: bool) -> Result
             _ => {}
         }
     }
-    Ok(())
+    Ok(kept)
 }

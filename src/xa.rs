@@ -70,7 +70,7 @@ pub fn apply_across(
         everyone.filter(|(path, _)| out.iter().any(|l| l.path == *path)).collect();
     if let Err(e) = result {
         for (_, repo) in &prepared {
-            let _ = twophase::abort(repo, &xid);
+            let _ = twophase::abort(repo, &xid, Vec::new());
         }
         return Err(e);
     }
@@ -85,7 +85,7 @@ pub fn apply_across(
     crash::point("xa-decided");
     let mut failed = Vec::new();
     for (path, repo) in &prepared {
-        if let Err(e) = twophase::commit(repo, &xid) {
+        if let Err(e) = twophase::commit(repo, &xid, Vec::new()) {
             failed.push(format!("{path}: {}", e.message));
         }
         crash::point("xa-part-committed");

@@ -187,7 +187,7 @@ fn bash_completes_git_atomic_through_gits_own_completion() {
     }
     let (tmp, prefix) = installed();
     let script = format!(
-        "{COMPLETE}\ncomp 'git atomic ap'\ncomp 'git atomic apply --dr'\ncomp 'git atomic hook '\ncomp 'git-atomic rec'\ncomp 'git atomic apply --position-encoding utf-1'\n"
+        "{COMPLETE}\ncomp 'git atomic ap'\ncomp 'git atomic apply --dr'\ncomp 'git atomic hook '\ncomp 'git-atomic rec'\ncomp 'git atomic apply --position-encoding utf-1'\ncomp 'git atomic '\n"
     );
     let out = bash_with_completion(tmp.path(), &prefix, &script);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -197,9 +197,12 @@ fn bash_completes_git_atomic_through_gits_own_completion() {
         [
             "git atomic ap => apply ",
             "git atomic apply --dr => --dry-run ",
-            "git atomic hook  => -h  --help  install  uninstall  reference-transaction  recover-after ",
+            // Not the hidden `reference-transaction` and `recover-after`: the hook's, not people's.
+            "git atomic hook  => -h  --help  install  uninstall ",
             "git-atomic rec => recover",
             "git atomic apply --position-encoding utf-1 => utf-16 ",
+            // Not the hidden `completions` either (install.sh's).
+            "git atomic  => -h  -V  --help  --version  apply  recover  status  hook  prepare  commit  abort  log  undo  redo ",
         ],
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
@@ -232,7 +235,7 @@ fn zsh_and_fish_load_the_completions() {
     seal(&mut fish, &home);
     let path = format!("{}:{}", prefix.join("bin").display(), std::env::var("PATH").unwrap());
     let out = fish
-        .args(["-c", "complete -C 'git-atomic ap'; complete -C 'git-atomic apply --dr'"])
+        .args(["-c", "complete -C 'git-atomic ap'; complete -C 'git-atomic apply --dr'; complete -C 'git-atomic hook '"])
         .env("PATH", path)
         .env("XDG_DATA_DIRS", format!("{}:/usr/share", prefix.join("share").display()))
         .output()
@@ -240,6 +243,12 @@ fn zsh_and_fish_load_the_completions() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l.starts_with("apply\t")), "{out:?}");
     assert!(text.lines().any(|l| l.starts_with("--dry-run\t")), "{out:?}");
+    assert!(text.lines().any(|l| l.starts_with("install\t")), "{out:?}");
+    for hidden in ["reference-transaction", "recover-after"] {
+        assert!(!text.lines().any(|l| l.starts_with(hidden)), "fish offers the hidden {hidden}: {out:?}");
+        let zsh = std::fs::read_to_string(site.join("_git-atomic")).unwrap();
+        assert!(!zsh.contains(&format!("'{hidden}:")), "zsh offers the hidden {hidden}");
+    }
 }
 
 /// `text` as the man page spells it in roff (`-` is `\-`).

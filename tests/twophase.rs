@@ -194,6 +194,34 @@ fn a_ref_moved_behind_the_hooks_back_refuses_commit_and_the_batch_stays_prepared
 }
 
 #[test]
+fn locks_of_a_git_killed_as_commit_released_them_are_cleared_before_the_next_command() {
+    let repo = repo();
+    // Commit does not note its locks (as apply does): recovery waits this long to judge them.
+    repo.git(&["config", "atomic.lockTimeout", "1"]);
+    prepare(&repo, "held", BATCH).expect(0);
+    // A directory where the batch writes a file: commit refuses once git holds its locks, and
+    // tells git to release them; just then, git's update-ref is killed (as by the OOM killer).
+    std::fs::create_dir_all(repo.path("dir/new.txt")).unwrap();
+    let main = repo.rev("refs/heads/main");
+    let kill = "kill -9 $(head -n1 .git/atomic/prepared/*/update-ref.pid | cut -d' ' -f1)";
+    let mut cmd = repo.atomic_cmd(&["commit", "--xid", "held"]);
+    cmd.env("GIT_TEST_ATOMIC_RUN_AT", "xa-releasing").env("GIT_TEST_ATOMIC_RUN", kill);
+    let out = common::Outcome::from(common::run_with_stdin(&mut cmd, b""));
+    out.expect(1);
+    assert!(out.stderr.contains("is no longer a file") && out.stderr.contains("stays prepared"), "{out:?}");
+    assert_eq!((repo.rev("refs/heads/main"), repo.ref_value("refs/heads/topic")), (main, None));
+    assert_eq!(repo.read("README"), "hello\n");
+    assert!(repo.path(".git/refs/heads/topic.lock").exists(), "the killed git left its locks");
+    assert_eq!(prepared_xids(&repo), ["held"]);
+    // The next command's recovery tells those locks for the batch's own (by the pid file that
+    // commit kept) and removes them: the commit then goes through.
+    std::fs::remove_dir_all(repo.path("dir")).unwrap();
+    repo.atomic(&["commit", "--xid", "held"]).expect(0);
+    assert_eq!(observe(&repo), applied_state(BATCH));
+    assert!(leftovers(&repo.dir).is_empty(), "{:?}", leftovers(&repo.dir));
+}
+
+#[test]
 fn a_file_changed_while_prepared_is_saved_before_commit_overwrites_it() {
     let repo = repo();
     prepare(&repo, "held", BATCH).expect(0);

@@ -8,14 +8,14 @@ use crate::lock;
 use crate::parse;
 use crate::prepared;
 use crate::repo::Repo;
-use crate::twophase::{self, Finished};
+use crate::twophase::{self, Finished, StillPrepared};
 use crate::validate::BatchLabel;
 
 /// Runs `prepare` and returns the exit status: 0 prepared, 1 refused, 2 invalid.
 pub fn prepare(args: &PrepareArgs) -> i32 {
     match run_prepare(args) {
         Ok(id) => {
-            if !args.quiet {
+            if !args.batch.quiet {
                 println!("prepared batch {id} as {}", args.xid);
             }
             0
@@ -32,9 +32,9 @@ fn run_prepare(args: &PrepareArgs) -> Result<String> {
     }
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = parse::parse(&bytes, &origin)?;
-    let label = BatchLabel::new(&file, args.message.clone());
-    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-    recover_interrupted(&repo, &lock, args.quiet)?;
+    let label = BatchLabel::new(&file, args.batch.message.clone());
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.batch.wait, &repo))?;
+    recover_interrupted(&repo, &lock, args.batch.quiet)?;
     if !file.repositories.is_empty() {
         return Err(Error::invalid(
             "'repositories:' is for 'git atomic apply', which coordinates them itself",
@@ -65,17 +65,23 @@ pub fn abort(args: &XidArgs) -> i32 {
     finish(args, "aborted", twophase::abort)
 }
 
-fn finish(args: &XidArgs, verb: &str, action: fn(&Repo, &str) -> Result<Finished>) -> i32 {
+/// Runs `action` on the batch prepared under the XID, after recovery, which reads every prepared
+/// batch and hands on those it left prepared.
+fn finish(
+    args: &XidArgs,
+    verb: &str,
+    action: fn(&Repo, &str, Vec<StillPrepared>) -> Result<Finished>,
+) -> i32 {
     let result = (|| {
         prepared::validate_xid(&args.xid)?;
         let repo = Repo::discover()?;
-        let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, &repo))?;
-        recover_interrupted(&repo, &lock, args.quiet)?;
-        action(&repo, &args.xid)
+        let lock = lock::acquire(&repo.state_dir(), wait_duration(args.lock.wait, &repo))?;
+        let still_prepared = twophase::recover_before_deciding(&repo, &lock, args.lock.quiet)?;
+        action(&repo, &args.xid, still_prepared)
     })();
     match result {
         Ok(finished) => {
-            if !args.quiet {
+            if !args.lock.quiet {
                 match finished {
                     Finished::Now(id) => println!("{verb} batch {id} ({})", args.xid),
                     Finished::Already(id) => println!("batch {id} ({}) was already {verb}", args.xid),

@@ -2,7 +2,7 @@
 //! from its record and pre-images and applied through the whole pipeline of `apply` as a new
 //! batch (journaled, crash-safe, logged, itself undoable). A redo is the undo of an undo.
 
-use crate::cli::{ApplyArgs, UndoArgs};
+use crate::cli::{ApplyArgs, BatchOptions, UndoArgs};
 use crate::commands::apply;
 use crate::commands::log::Links;
 use crate::dirs::{self, Dirs, Leaf};
@@ -25,7 +25,7 @@ pub fn run(args: &UndoArgs, redo: bool) -> i32 {
         Ok(undone) => {
             if args.json {
                 json::print(&result);
-            } else if !args.quiet {
+            } else if !args.lock.quiet {
                 let id = result.id.as_deref().unwrap_or("");
                 let (verb, dry) = if redo { ("redid", "would redo") } else { ("undid", "would undo") };
                 match args.dry_run {
@@ -91,9 +91,7 @@ fn undo(args: &UndoArgs, redo: bool, out: &mut ApplyResult) -> Result<String> {
         file: None,
         dry_run: args.dry_run,
         json: args.json,
-        wait: args.wait,
-        message: Some(message),
-        quiet: args.quiet,
+        batch: BatchOptions { wait: args.lock.wait, message: Some(message), quiet: args.lock.quiet },
         allow_source_outside: false,
         lsp: false,
         position_encoding: None,
