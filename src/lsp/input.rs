@@ -1,10 +1,12 @@
 //! The JSON an editor hands over: a `WorkspaceEdit`, or `ApplyWorkspaceEditParams` around one,
 //! read into a list of changes in the order LSP applies them. Keys LSP does not define are
-//! ignored (servers add their own); a key LSP defines with the wrong type is invalid.
+//! ignored (servers add their own); a key LSP defines with the wrong type is invalid. The JSON
+//! is read into LSP's types by raw.rs; the checks here say what is wrong, in a fixed order.
 
+use super::raw::{self, Arr, Obj, Ordered, Scalar, Shape};
 use super::text::TextEdit;
 use crate::error::{Error, Result};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One change, in the order given; `at` names it in errors (`documentChanges[2]`).
 #[derive(Debug)]
@@ -44,26 +46,14 @@ pub fn read(bytes: &[u8]) -> Result<WorkspaceEdit> {
     let annotations = annotation_labels(top.change_annotations.as_ref())?;
     // LSP: a client that supports documentChanges takes them over changes.
     let changes = match top.document_changes {
-        Some(Value::Array(items)) => document_changes(items)?,
-        Some(Value::Null) | None => changes(top.changes)?,
-        Some(_) => return Err(Error::invalid("'documentChanges' must be an array")),
+        Some(Arr::Is(items)) => document_changes(items)?,
+        Some(Arr::Null) | None => changes(top.changes)?,
+        Some(Arr::Other) => return Err(Error::invalid("'documentChanges' must be an array")),
     };
     Ok(WorkspaceEdit { label, changes, annotations })
 }
 
-/// A `WorkspaceEdit`, or `ApplyWorkspaceEditParams` around one (`edit`), read in one pass;
-/// other keys are ignored.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Shape {
-    label: Option<Value>,
-    edit: Option<Box<Shape>>,
-    changes: Option<Ordered>,
-    document_changes: Option<Value>,
-    change_annotations: Option<Value>,
-}
-
-fn document_changes(items: Vec<Value>) -> Result<Vec<Change>> {
+fn document_changes(items: Vec<Obj<raw::DocumentChange>>) -> Result<Vec<Change>> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("documentChanges[{i}]");
@@ -73,49 +63,49 @@ fn document_changes(items: Vec<Value>) -> Result<Vec<Change>> {
     Ok(out)
 }
 
-fn document_change(item: Value) -> Result<Op> {
-    let Value::Object(map) = item else { return Err(Error::invalid("a change must be an object")) };
-    let options = match map.get("options") {
-        Some(Value::Object(o)) => o.clone(),
-        Some(Value::Null) | None => Map::new(),
-        Some(_) => return Err(Error::invalid("'options' must be an object")),
+fn document_change(item: Obj<raw::DocumentChange>) -> Result<Op> {
+    let Obj::Is(change) = item else { return Err(Error::invalid("a change must be an object")) };
+    let options = match change.options {
+        Obj::Is(options) => options,
+        Obj::Null => raw::Options::default(),
+        Obj::Other => return Err(Error::invalid("'options' must be an object")),
     };
-    let flag = |key: &str| -> Result<bool> {
-        match options.get(key) {
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::Null) | None => Ok(false),
-            Some(_) => Err(Error::invalid(format!("'options.{key}' must be a boolean"))),
+    let flag = |value: &Scalar, key: &str| -> Result<bool> {
+        match value {
+            Scalar::Bool(b) => Ok(*b),
+            Scalar::Null => Ok(false),
+            _ => Err(Error::invalid(format!("'options.{key}' must be a boolean"))),
         }
     };
-    match map.get("kind").and_then(Value::as_str) {
+    match change.kind.as_str() {
         Some("create") => Ok(Op::Create {
-            uri: string(map.get("uri"), "uri")?,
-            overwrite: flag("overwrite")?,
-            ignore_if_exists: flag("ignoreIfExists")?,
+            uri: string(change.uri, "uri")?,
+            overwrite: flag(&options.overwrite, "overwrite")?,
+            ignore_if_exists: flag(&options.ignore_if_exists, "ignoreIfExists")?,
         }),
         Some("rename") => Ok(Op::Rename {
-            old: string(map.get("oldUri"), "oldUri")?,
-            new: string(map.get("newUri"), "newUri")?,
-            overwrite: flag("overwrite")?,
-            ignore_if_exists: flag("ignoreIfExists")?,
+            old: string(change.old_uri, "oldUri")?,
+            new: string(change.new_uri, "newUri")?,
+            overwrite: flag(&options.overwrite, "overwrite")?,
+            ignore_if_exists: flag(&options.ignore_if_exists, "ignoreIfExists")?,
         }),
         Some("delete") => Ok(Op::Delete {
-            uri: string(map.get("uri"), "uri")?,
-            recursive: flag("recursive")?,
-            ignore_if_not_exists: flag("ignoreIfNotExists")?,
+            uri: string(change.uri, "uri")?,
+            recursive: flag(&options.recursive, "recursive")?,
+            ignore_if_not_exists: flag(&options.ignore_if_not_exists, "ignoreIfNotExists")?,
         }),
         Some(kind) => Err(Error::invalid(format!("unknown resource operation '{kind}'"))),
-        None => text_document_edit(&map),
+        None => text_document_edit(change.text_document, change.edits),
     }
 }
 
-fn text_document_edit(map: &Map<String, Value>) -> Result<Op> {
-    let Some(Value::Object(document)) = map.get("textDocument") else {
+fn text_document_edit(document: Obj<raw::Document>, edits: Arr<Obj<raw::TextEdit>>) -> Result<Op> {
+    let Obj::Is(document) = document else {
         return Err(Error::invalid("a TextDocumentEdit needs 'textDocument'"));
     };
-    let uri = string(document.get("uri"), "textDocument.uri")?;
-    let version = document.get("version").and_then(Value::as_i64);
-    let edits = text_edits(map.get("edits"))?;
+    let version = document.version.as_i64();
+    let uri = string(document.uri, "textDocument.uri")?;
+    let edits = text_edits(edits)?;
     Ok(Op::Edit { uri, version, edits })
 }
 
@@ -125,16 +115,16 @@ fn changes(ordered: Option<Ordered>) -> Result<Vec<Change>> {
     let mut out = Vec::with_capacity(members.len());
     for (i, (uri, edits)) in members.into_iter().enumerate() {
         let at = format!("changes[{i}]");
-        let edits = text_edits(Some(&edits)).map_err(|e| e.at(at.clone()))?;
+        let edits = text_edits(edits).map_err(|e| e.at(at.clone()))?;
         out.push(Change { at, op: Op::Edit { uri, version: None, edits } });
     }
     Ok(out)
 }
 
-fn text_edits(value: Option<&Value>) -> Result<Vec<TextEdit>> {
-    let Some(Value::Array(items)) = value else { return Err(Error::invalid("'edits' must be an array")) };
+fn text_edits(value: Arr<Obj<raw::TextEdit>>) -> Result<Vec<TextEdit>> {
+    let Arr::Is(items) = value else { return Err(Error::invalid("'edits' must be an array")) };
     items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, item)| {
             text_edit(item).map_err(|e| Error { message: format!("edit {i}: {}", e.message), ..e })
@@ -142,31 +132,40 @@ fn text_edits(value: Option<&Value>) -> Result<Vec<TextEdit>> {
         .collect()
 }
 
-fn text_edit(item: &Value) -> Result<TextEdit> {
-    if item.get("snippet").is_some() {
+/// A `TextEdit`; an edit that is not an object has no `range`.
+fn text_edit(item: Obj<raw::TextEdit>) -> Result<TextEdit> {
+    let Obj::Is(edit) = item else { return Err(Error::invalid("missing 'range'")) };
+    if edit.snippet {
         return Err(Error::invalid("a SnippetTextEdit cannot be applied outside the editor"));
     }
-    let range = item.get("range").ok_or_else(|| Error::invalid("missing 'range'"))?;
+    let range = match edit.range.ok_or_else(|| Error::invalid("missing 'range'"))? {
+        Obj::Is(range) => range,
+        _ => raw::Range::default(),
+    };
     Ok(TextEdit {
-        start: position(range.get("start"))?,
-        end: position(range.get("end"))?,
-        new_text: string(item.get("newText"), "newText")?,
+        start: position(&range.start)?,
+        end: position(&range.end)?,
+        new_text: string(edit.new_text, "newText")?,
     })
 }
 
-fn position(value: Option<&Value>) -> Result<(u64, u64)> {
-    let number = |key: &str| {
+/// A position; one that is not an object has no `line`.
+fn position(value: &Obj<raw::Position>) -> Result<(u64, u64)> {
+    let number = |value: Option<&Scalar>, key: &str| {
         value
-            .and_then(|p| p.get(key))
-            .and_then(Value::as_u64)
+            .and_then(Scalar::as_u64)
             .ok_or_else(|| Error::invalid(format!("a position needs '{key}' as a non-negative integer")))
     };
-    Ok((number("line")?, number("character")?))
+    let (line, character) = match value {
+        Obj::Is(p) => (Some(&p.line), Some(&p.character)),
+        _ => (None, None),
+    };
+    Ok((number(line, "line")?, number(character, "character")?))
 }
 
-fn string(value: Option<&Value>, key: &str) -> Result<String> {
+fn string(value: Scalar, key: &str) -> Result<String> {
     match value {
-        Some(Value::String(s)) => Ok(s.clone()),
+        Scalar::Text(s) => Ok(s),
         _ => Err(Error::invalid(format!("'{key}' must be a string"))),
     }
 }
@@ -174,7 +173,8 @@ fn string(value: Option<&Value>, key: &str) -> Result<String> {
 fn optional_string(value: Option<&Value>, key: &str) -> Result<Option<String>> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => string(Some(v), key).map(Some),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::invalid(format!("'{key}' must be a string"))),
     }
 }
 
@@ -184,36 +184,4 @@ fn annotation_labels(value: Option<&Value>) -> Result<Vec<String>> {
         return Err(Error::invalid("'changeAnnotations' must be an object"));
     };
     Ok(map.values().filter_map(|a| a.get("label")?.as_str().map(str::to_string)).collect())
-}
-
-/// `changes` with its members in the order written (serde_json's own map sorts them), a
-/// doubled key refused: `failedChange` indexes `changes` in the order the editor gave them.
-struct Ordered(Vec<(String, Value)>);
-
-impl<'de> serde::Deserialize<'de> for Ordered {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(OrderedVisitor)
-    }
-}
-
-struct OrderedVisitor;
-
-impl<'de> serde::de::Visitor<'de> for OrderedVisitor {
-    type Value = Ordered;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object (uri to TextEdit[])")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Ordered, A::Error> {
-        let mut members = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        while let Some((key, value)) = map.next_entry::<String, Value>()? {
-            if !seen.insert(key.clone()) {
-                return Err(serde::de::Error::custom(format!("duplicate key '{key}' in 'changes'")));
-            }
-            members.push((key, value));
-        }
-        Ok(Ordered(members))
-    }
 }

@@ -4,6 +4,7 @@
 
 pub mod input;
 pub mod position;
+mod raw;
 pub mod text;
 pub mod uri;
 pub mod workspace;

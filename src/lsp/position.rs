@@ -46,23 +46,13 @@ impl Lines {
     pub fn of(bytes: &[u8]) -> Self {
         let mut spans = Vec::new();
         let mut start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => {
-                    spans.push((start, i));
-                    start = i + 1;
-                }
-                b'\r' => {
-                    spans.push((start, i));
-                    if bytes.get(i + 1) == Some(&b'\n') {
-                        i += 1;
-                    }
-                    start = i + 1;
-                }
-                _ => {}
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            // The `\n` of a `\r\n`, already ended its line.
+            if i < start {
+                continue;
             }
-            i += 1;
+            spans.push((start, i));
+            start = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
         }
         spans.push((start, bytes.len()));
         let final_newline = matches!(bytes.last(), Some(b'\n' | b'\r'));
@@ -88,6 +78,12 @@ impl Lines {
 
 /// The byte offset within one line's text of `character` units.
 fn column(line: &[u8], character: u64, encoding: Encoding) -> std::result::Result<usize, String> {
+    // An ASCII line (most code) counts one unit per byte in every encoding.
+    if line.is_ascii()
+        && let Some(at) = usize::try_from(character).ok().filter(|&at| at <= line.len())
+    {
+        return Ok(at);
+    }
     let text = match std::str::from_utf8(line) {
         Ok(text) => text,
         // Byte columns need no decoding, only a boundary that is not inside a character.
@@ -167,6 +163,28 @@ mod tests {
         // Without a final newline, the line after the last one is the end of the file.
         assert_eq!(at("ab\ncd", 2, 0, Encoding::Utf16).unwrap(), 5);
         assert!(at("ab\ncd", 2, 1, Encoding::Utf16).is_err());
+    }
+
+    #[test]
+    fn every_kind_of_line_ending_ends_one_line() {
+        let lines = Lines::of(b"a\r\r\nb\n\rc\r");
+        assert_eq!(lines.spans, [(0, 1), (2, 2), (4, 5), (6, 6), (7, 8), (9, 9)]);
+        assert!(lines.final_newline);
+        assert_eq!(Lines::of(b"").spans, [(0, 0)]);
+        assert_eq!(Lines::of(b"\r\n").spans, [(0, 0), (2, 2)]);
+    }
+
+    #[test]
+    fn ascii_and_other_lines_count_alike() {
+        for text in ["abc = 1\n", "ab\u{e9} = 1\n"] {
+            assert_eq!(at(text, 0, 2, Encoding::Utf16).unwrap(), 2, "{text:?}");
+        }
+        let err = at("abc\n", 0, 4, Encoding::Utf16).unwrap_err();
+        assert!(err.message.contains("past the end of its line (3 UTF-16 code units long)"), "{err}");
+        // On a line that is not UTF-8 only byte columns can count, even before the bad byte.
+        let bytes = b"ab\xff\n";
+        assert_eq!(Lines::of(bytes).offset(bytes, 0, 1, Encoding::Utf8).unwrap(), 1);
+        assert!(Lines::of(bytes).offset(bytes, 0, 1, Encoding::Utf16).is_err());
     }
 
     #[test]
