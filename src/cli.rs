@@ -84,6 +84,13 @@ pub struct LockOptions {
     pub quiet: bool,
 }
 
+/// The help of `--json` in apply, undo, redo, recover and status, which all print one result
+/// object, written once so that it cannot drift (`log`'s prints an array, and says so). A
+/// constant, not a flattened struct: the commands read `args.json`, and apply.rs reads the
+/// flattened [`BatchOptions`] through `Deref` already. No final period: clap drops a doc
+/// comment's, and shows a `help` as written.
+const JSON_HELP: &str = "Print the result as one JSON object on stdout";
+
 /// Options of `git atomic commit` and `git atomic abort`.
 #[derive(Debug, Args)]
 pub struct XidArgs {
@@ -118,8 +125,7 @@ pub struct UndoArgs {
     /// Check that the batch can be undone, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
+    #[arg(long, help = JSON_HELP)]
     pub json: bool,
     #[command(flatten)]
     pub lock: LockOptions,
@@ -173,8 +179,7 @@ pub struct ApplyArgs {
     /// Validate and check every precondition, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
+    #[arg(long, help = JSON_HELP)]
     pub json: bool,
     #[command(flatten)]
     pub batch: BatchOptions,
@@ -211,8 +216,7 @@ impl std::ops::Deref for ApplyArgs {
 /// Options of `git atomic recover`.
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
+    #[arg(long, help = JSON_HELP)]
     pub json: bool,
     /// Seconds to wait for a running batch to finish.
     #[arg(long, value_name = "SECS")]
@@ -227,8 +231,7 @@ pub struct RecoverArgs {
 /// Options of `git atomic status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
+    #[arg(long, help = JSON_HELP)]
     pub json: bool,
 }
 
@@ -336,6 +339,17 @@ mod tests {
             assert_eq!(shown(&lock, id), shown(&batch, id), "--{id} drifted");
         }
         assert!(shown(&batch, "wait").contains("Seconds to wait"), "{}", shown(&batch, "wait"));
+    }
+
+    #[test]
+    fn every_json_result_option_reads_the_same() {
+        let cli = Cli::command();
+        let json = |name: &str| shown(cli.find_subcommand(name).expect("the subcommand exists"), "json");
+        for name in ["apply", "undo", "redo", "recover", "status"] {
+            assert_eq!(json(name), json("apply"), "{name}'s --json drifted");
+        }
+        assert!(json("status").contains("one JSON object"), "{}", json("status"));
+        assert_ne!(json("log"), json("apply"), "log prints an array");
     }
 
     /// Every subcommand path of `cmd`, with its long options, hidden ones left out when `all` is false.

@@ -207,9 +207,11 @@ fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<
     refs::start_prepare(process, &target.ref_dirs(), lines, locked, Some(&pid_file)).map(Some)
 }
 
-/// Reads git's answer: every lock held. A ref moved since prepare (by a git that bypassed the
-/// hook) refuses the commit; nothing changed and the batch stays prepared. When `go_on` is
-/// false (the work tree could not be compared), the locks are released at once.
+/// Reads git's answer: every lock held, and noted as the batch's (as apply notes them), so
+/// that recovery after a kill removes exactly those at once. A ref moved since prepare (by a
+/// git that bypassed the hook) refuses the commit; nothing changed and the batch stays
+/// prepared. When `go_on` is false (the work tree could not be compared), the locks are
+/// released at once.
 fn wait_for_locks(
     target: &Repo,
     record: &Record,
@@ -220,20 +222,28 @@ fn wait_for_locks(
 ) -> Result<Option<PreparedRefs>> {
     let Some(preparing) = preparing else { return Ok(None) };
     match preparing.wait() {
-        Ok(prepared) if go_on => Ok(Some(prepared)),
         Ok(prepared) => {
+            // Before any step that a kill could interrupt while git holds them.
+            let noted = leftovers::note_own_locks(target, record.refs.iter().filter(|r| r.via_git), dir);
+            if go_on && noted.is_ok() {
+                return Ok(Some(prepared));
+            }
             release(prepared, dir);
-            Ok(None)
+            noted.map(|()| None).map_err(|e| e.hint(stays_prepared(xid)))
         }
         Err(e) => {
             if e.hints.iter().any(|h| h == refs::KILLED_HINT) {
                 leftovers::remove_own_locks(target, record, dir, false)?;
             }
             let _ = std::fs::remove_file(dir.update_ref_pid());
-            Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message))
-                .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
+            Err(Error::refused(format!("cannot commit batch {xid}: {}", e.message)).hint(stays_prepared(xid)))
         }
     }
+}
+
+/// The hint of a commit that changed nothing.
+fn stays_prepared(xid: &str) -> String {
+    format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")
 }
 
 /// Tells git to abort, releasing its locks: the batch stays prepared. Its pid file goes only
@@ -303,7 +313,7 @@ fn state_now(
         Found::File { blob, mode } => Ok(Some(JournalBlob { blob, mode })),
         Found::Directory | Found::Special => {
             Err(Error::refused(format!("cannot commit batch {xid}: '{path}' is no longer a file"))
-                .hint(format!("the batch stays prepared: 'git atomic abort --xid {xid}' to drop it")))
+                .hint(stays_prepared(xid)))
         }
     }
 }

@@ -196,8 +196,8 @@ fn a_ref_moved_behind_the_hooks_back_refuses_commit_and_the_batch_stays_prepared
 #[test]
 fn locks_of_a_git_killed_as_commit_released_them_are_cleared_before_the_next_command() {
     let repo = repo();
-    // Commit does not note its locks (as apply does): recovery waits this long to judge them.
-    repo.git(&["config", "atomic.lockTimeout", "1"]);
+    // Commit notes git's locks (as apply does): recovery need not wait this long to judge them.
+    repo.git(&["config", "atomic.lockTimeout", "60"]);
     prepare(&repo, "held", BATCH).expect(0);
     // A directory where the batch writes a file: commit refuses once git holds its locks, and
     // tells git to release them; just then, git's update-ref is killed (as by the OOM killer).
@@ -214,9 +214,51 @@ fn locks_of_a_git_killed_as_commit_released_them_are_cleared_before_the_next_com
     assert!(repo.path(".git/refs/heads/topic.lock").exists(), "the killed git left its locks");
     assert_eq!(prepared_xids(&repo), ["held"]);
     // The next command's recovery tells those locks for the batch's own (by the pid file that
-    // commit kept) and removes them: the commit then goes through.
+    // commit kept, and the note in it) and removes them at once: the commit then goes through.
     std::fs::remove_dir_all(repo.path("dir")).unwrap();
+    let started = std::time::Instant::now();
     repo.atomic(&["commit", "--xid", "held"]).expect(0);
+    assert!(started.elapsed() < Duration::from_secs(10), "commit waited {:?}", started.elapsed());
+    assert_eq!(observe(&repo), applied_state(BATCH));
+    assert!(leftovers(&repo.dir).is_empty(), "{:?}", leftovers(&repo.dir));
+}
+
+/// Runs `git atomic commit --xid XID` in its own process group, which dies at `point`, git's
+/// update-ref with it (as a service's whole cgroup is killed): git leaves its lock files.
+fn commit_killed_with_its_git(repo: &Repo, xid: &str, point: &str) {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = repo.atomic_cmd(&["commit", "--xid", xid]);
+    cmd.env("GIT_TEST_ATOMIC_CRASH", point).env("GIT_TEST_ATOMIC_CRASH_GROUP", "1");
+    cmd.process_group(0).stdin(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("git-atomic starts");
+    let status = child.wait().unwrap();
+    procs::wait_group_gone(child.id() as i32);
+    assert_eq!(status.signal(), Some(procs::SIGKILL), "commit should have died at {point}");
+}
+
+#[test]
+fn locks_of_a_commit_killed_with_its_git_are_the_batch_s_own_without_waiting() {
+    let repo = repo();
+    // Recovery would wait this long for a lock it cannot tell for the batch's own.
+    repo.git(&["config", "atomic.lockTimeout", "60"]);
+    let before = observe(&repo);
+    prepare(&repo, "held", BATCH).expect(0);
+    // git has said `prepare: ok` and holds every lock; commit and git die before the commit point.
+    commit_killed_with_its_git(&repo, "held", "xa-locked");
+    assert!(repo.path(".git/refs/heads/topic.lock").exists(), "the killed git left its locks");
+    // The note that commit wrote of git's locks lets recovery remove them at once.
+    let rec = recover(&repo, None);
+    assert_eq!(rec.code(), Some(0), "{}", rec.stderr);
+    assert!(rec.elapsed < Duration::from_secs(10), "recovery waited {:?}: {}", rec.elapsed, rec.stderr);
+    assert!(!rec.stderr.contains("waiting up to"), "{}", rec.stderr);
+    assert!(leftovers(&repo.dir).is_empty(), "{:?}", leftovers(&repo.dir));
+    assert_eq!(judge(&observe(&repo), &before, &applied_state(BATCH)), Ok(Seen::Before));
+    assert_eq!(prepared_xids(&repo), ["held"]);
+    // Killed again, and this time commit's own recovery clears them: it then ends as apply would.
+    commit_killed_with_its_git(&repo, "held", "xa-locked");
+    let started = std::time::Instant::now();
+    repo.atomic(&["commit", "--xid", "held"]).expect(0);
+    assert!(started.elapsed() < Duration::from_secs(10), "commit waited {:?}", started.elapsed());
     assert_eq!(observe(&repo), applied_state(BATCH));
     assert!(leftovers(&repo.dir).is_empty(), "{:?}", leftovers(&repo.dir));
 }
