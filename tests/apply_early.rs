@@ -77,15 +77,18 @@ fn a_wrong_guess_is_dropped_and_the_batch_applies_where_git_says() {
 }
 
 #[test]
-fn outside_a_repository_that_is_the_error_even_when_the_batch_file_is_missing() {
+fn outside_a_repository_that_is_the_error_even_when_the_batch_file_is_bad() {
     let repo = Repo::new();
     let outside = repo.tmp.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
-    let mut cmd = repo.atomic_cmd(&["apply", "no-such-batch.yaml"]);
-    cmd.current_dir(&outside).env("GIT_CEILING_DIRECTORIES", repo.tmp.path());
-    let out = Outcome::from(run_with_stdin(&mut cmd, b""));
-    out.expect(128);
-    assert!(out.stderr.contains("not a git repository"), "{out:?}");
+    std::fs::write(outside.join("bad.yaml"), "refs: [").unwrap();
+    for file in ["no-such-batch.yaml", "bad.yaml"] {
+        let mut cmd = repo.atomic_cmd(&["apply", file]);
+        cmd.current_dir(&outside).env("GIT_CEILING_DIRECTORIES", repo.tmp.path());
+        let out = Outcome::from(run_with_stdin(&mut cmd, b""));
+        out.expect(128);
+        assert!(out.stderr.contains("not a git repository"), "{file}: {out:?}");
+    }
     // In a repository, the same missing file is the batch's error (invalid, exit 2).
     let mut cmd = repo.atomic_cmd(&["apply", "no-such-batch.yaml"]);
     cmd.current_dir(&repo.dir);

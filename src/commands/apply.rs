@@ -105,13 +105,14 @@ struct Early {
     started: Option<(Guess, BatchLabel, UpdateRefProcess)>,
 }
 
-/// Reads and parses a batch named by a file (stdin is read only once in a repository) before
-/// the repository is opened, and starts git's update-ref for it when the repository can be
-/// guessed: git's start-up (about 1 ms) then overlaps opening the repository, which it otherwise
-/// waited for. A wrong guess costs only git's start: git takes no lock before `prepare`, and
+/// Reads and parses a batch named by a regular file (stdin, a pipe or a terminal is read only
+/// once in a repository, as before) before the repository is opened, and starts git's
+/// update-ref for it when the repository can be guessed: git's start-up (about 1 ms) then
+/// overlaps opening the repository, which it otherwise waited for. A wrong guess costs only git's start: git takes no lock before `prepare`, and
 /// a process dropped unused is killed and its trace removed.
 fn read_early(args: &ApplyArgs) -> Option<Early> {
-    let path = args.file.as_deref().filter(|p| *p != Path::new("-"))?;
+    let regular = |p: &&Path| *p != Path::new("-") && std::fs::metadata(p).is_ok_and(|m| m.is_file());
+    let path = args.file.as_deref().filter(regular)?;
     let file = read_batch(Some(path)).and_then(|(bytes, origin)| parse::parse(&bytes, &origin));
     trace::stage("parse");
     let plain = |f: &&parse::BatchFile| f.repositories.is_empty() && !f.refs.is_empty() && !args.dry_run;
