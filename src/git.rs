@@ -23,8 +23,18 @@ pub struct Git {
 }
 
 /// Finds the `git` that runs us (`$GIT_EXEC_PATH/git`), else the first on `PATH`, so that
-/// `git atomic` talks to the same git version the user invoked.
+/// `git atomic` talks to the same git version the user invoked. Searched once a process (`apply`
+/// asks twice: for the git it starts early, and when it opens the repository).
 pub fn find_git() -> Result<PathBuf> {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(exe) = FOUND.get() {
+        return Ok(exe.clone());
+    }
+    let exe = search_git()?;
+    Ok(FOUND.get_or_init(|| exe).clone())
+}
+
+fn search_git() -> Result<PathBuf> {
     if let Some(exec_path) = std::env::var_os("GIT_EXEC_PATH") {
         let candidate = Path::new(&exec_path).join("git");
         if candidate.is_file() {

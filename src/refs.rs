@@ -96,8 +96,10 @@ pub fn start_prepare<'a>(
         std::fs::write(pid_file, format!("{} {}", process.id(), crate::boot::id()))
             .map_err(|e| Error::fatal(format!("cannot write '{}': {e}", pid_file.display())))?;
     }
-    let sent =
-        process.call("start").and_then(|_| process.send(lines)).and_then(|_| process.send_verb("prepare"));
+    // Without waiting for `start: ok`: git, often still starting up, finds the whole transaction
+    // when it is ready, and [`Preparing::wait`] reads both answers.
+    let start = std::iter::once("start\n".to_string());
+    let sent = process.send(start.chain(lines)).and_then(|_| process.send_verb("prepare"));
     let preparing = Preparing { process, created_dirs };
     match sent {
         Ok(()) => Ok(preparing),
@@ -114,9 +116,10 @@ pub struct Preparing {
 }
 
 impl Preparing {
-    /// Waits for git's `prepare: ok`: then every lock is held and every old value checked.
+    /// Waits for git's `start: ok` and `prepare: ok`: then every lock is held and every old
+    /// value checked.
     pub fn wait(mut self) -> Result<PreparedRefs> {
-        match self.process.reply("prepare") {
+        match self.process.reply("start").and_then(|_| self.process.reply("prepare")) {
             Ok(()) => Ok(PreparedRefs { process: self.process, created_dirs: self.created_dirs }),
             Err(stderr) => Err(self.failed(&stderr)),
         }

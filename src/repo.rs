@@ -38,6 +38,29 @@ impl Repo {
         Self::discover_with_git(exe)
     }
 
+    /// Where the repository is when the current directory is the top of its work tree and no
+    /// `GIT_*` variable moves it: a guess that opens nothing (a few `stat`s), so that `apply` can
+    /// start git before [`Repo::discover`]; [`Repo::is_at`] then confirms it or not.
+    pub fn guess() -> Option<Guess> {
+        if OVERRIDES.iter().any(|v| std::env::var_os(v).is_some()) {
+            return None;
+        }
+        let dot_git = Path::new(".git");
+        if !dot_git.join("HEAD").is_file() || dot_git.join("commondir").exists() {
+            return None; // no repository here, a `.git` file, or a linked worktree's git dir
+        }
+        let exe = find_git().ok()?;
+        Some(Guess { exe, git_dir: absolute(dot_git), work_tree: absolute(Path::new(".")) })
+    }
+
+    /// Whether this is the repository `guess` names, spelled as [`Git`] pins it for git.
+    pub fn is_at(&self, guess: &Guess) -> bool {
+        self.git.exe() == guess.exe
+            && self.git_dir == guess.git_dir
+            && self.common_dir == guess.git_dir
+            && self.work_tree.as_deref() == Some(guess.work_tree.as_path())
+    }
+
     /// Opens the repository whose work tree (or bare directory) is exactly `dir`: a participant
     /// of a cross-repository batch, never a repository that merely contains `dir`.
     pub fn open_at(dir: &Path) -> Result<Self> {
@@ -102,6 +125,21 @@ impl Repo {
         self.work_tree.as_deref().ok_or_else(|| {
             Error::invalid("a bare repository takes only refs").hint("remove the files section of the batch")
         })
+    }
+}
+
+/// A repository found without opening it ([`Repo::guess`]): the git to run and where.
+pub struct Guess {
+    pub exe: PathBuf,
+    /// Its git dir, which is also its common dir.
+    pub git_dir: PathBuf,
+    pub work_tree: PathBuf,
+}
+
+impl Guess {
+    /// git pinned to the guessed repository, as [`Repo::git`] would be.
+    pub fn git(&self) -> Git {
+        Git::new(self.exe.clone(), self.git_dir.clone(), Some(self.work_tree.clone()))
     }
 }
 

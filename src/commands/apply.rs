@@ -23,8 +23,9 @@ use crate::record::{LogInfo, RefChange};
 use crate::recover::{self, Action};
 use crate::refs::{self, CommittedRefs, CommittingRefs, OutcomeUnknown, PreparedRefs, Preparing};
 use crate::refstore::RefValue;
-use crate::repo::Repo;
+use crate::repo::{Guess, Repo};
 use crate::stage::{self, ContentsStaged, Journaled, Planned};
+use crate::state::StateDir;
 use crate::trace;
 use crate::validate::{self, Batch, BatchLabel};
 use std::io::Read;
@@ -71,8 +72,14 @@ pub fn run(args: &ApplyArgs) -> i32 {
 
 fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) -> Result<()> {
     trace::stage("start");
+    let early = if args.lsp { None } else { read_early(args) };
     let repo = Repo::discover()?;
     trace::stage("discover");
+    if let Some(Early { file, started }) = early {
+        let file = file?; // after discovery, so that "not a git repository" still comes first
+        let started = started.filter(|(guess, ..)| repo.is_at(guess)).map(|(_, label, git)| (label, git));
+        return apply_parsed(&repo, args, file, LogInfo::default(), out, started);
+    }
     let (bytes, origin) = read_batch(args.file.as_deref())?;
     let file = if args.lsp {
         let converted = lsp_batch(&repo, &bytes, args)?;
@@ -91,6 +98,40 @@ fn apply(args: &ApplyArgs, out: &mut ApplyResult, lsp_changes: &mut Vec<usize>) 
     apply_file(&repo, args, file, LogInfo::default(), out)
 }
 
+/// A batch file read and parsed before the repository is opened, and the update-ref started
+/// for it meanwhile in the repository guessed from the current directory ([`Repo::guess`]).
+struct Early {
+    file: Result<parse::BatchFile>,
+    started: Option<(Guess, BatchLabel, UpdateRefProcess)>,
+}
+
+/// Reads and parses a batch named by a regular file (stdin, a pipe or a terminal is read only
+/// once in a repository, as before) before the repository is opened, and starts git's
+/// update-ref for it when the repository can be guessed: git's start-up (about 1 ms) then
+/// overlaps opening the repository, which it otherwise waited for. A wrong guess costs only git's start: git takes no lock before `prepare`, and
+/// a process dropped unused is killed and its trace removed.
+fn read_early(args: &ApplyArgs) -> Option<Early> {
+    let regular = |p: &&Path| *p != Path::new("-") && std::fs::metadata(p).is_ok_and(|m| m.is_file());
+    let path = args.file.as_deref().filter(regular)?;
+    let file = read_batch(Some(path)).and_then(|(bytes, origin)| parse::parse(&bytes, &origin));
+    trace::stage("parse");
+    let plain = |f: &&parse::BatchFile| f.repositories.is_empty() && !f.refs.is_empty() && !args.dry_run;
+    let started = file.as_ref().ok().filter(plain).and_then(|f| start_guessed(f, args));
+    Some(Early { file, started })
+}
+
+/// Starts the update-ref of a batch in the guessed repository (see [`start_update_ref`]).
+fn start_guessed(file: &parse::BatchFile, args: &ApplyArgs) -> Option<(Guess, BatchLabel, UpdateRefProcess)> {
+    let guess = Repo::guess()?;
+    let label = BatchLabel::new(file, args.message.clone());
+    let state = StateDir::of(&guess.git_dir);
+    std::fs::create_dir_all(state.root()).ok()?; // as taking the batch lock would
+    let trace = state.batch(&label.id).update_ref_trace();
+    let git = refs::spawn(&guess.git(), &label.message, &label.id, Some(&trace)).ok()?;
+    trace::stage("start-git");
+    Some((guess, label, git))
+}
+
 /// Applies a parsed batch: the whole pipeline after parsing, for `apply` and for `undo`/`redo`
 /// (whose `links` name the batch they undo or redo).
 pub fn apply_file(
@@ -100,14 +141,32 @@ pub fn apply_file(
     links: LogInfo,
     out: &mut ApplyResult,
 ) -> Result<()> {
+    apply_parsed(repo, args, file, links, out, None)
+}
+
+/// [`apply_file`], with the batch's label and update-ref when they were started early.
+fn apply_parsed(
+    repo: &Repo,
+    args: &ApplyArgs,
+    file: parse::BatchFile,
+    links: LogInfo,
+    out: &mut ApplyResult,
+    started: Option<(BatchLabel, UpdateRefProcess)>,
+) -> Result<()> {
     let log = LogInfo { keep: repo.settings.history, renames: file.renames(), ..links };
-    let label = BatchLabel::new(&file, args.message.clone());
+    let (label, early_git) = match started {
+        Some((label, git)) => (label, Some(git)),
+        None => (BatchLabel::new(&file, args.message.clone()), None),
+    };
     if !file.repositories.is_empty() {
         return apply_across(args, repo, file, label, out);
     }
     // Recovery first: validation reads refs, and must read them as they are after recovery.
     let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, repo))?;
-    let update_ref = start_update_ref(repo, &file, &label, args.dry_run)?;
+    let update_ref = match early_git {
+        Some(git) => Some(git),
+        None => start_update_ref(repo, &file, &label, args.dry_run)?,
+    };
     recover_interrupted(repo, &lock, args.quiet)?;
     trace::stage("lock+recover");
     let options = validate::Options { allow_source_outside: args.allow_source_outside };
