@@ -108,8 +108,9 @@ struct Early {
 /// Reads and parses a batch named by a regular file (stdin, a pipe or a terminal is read only
 /// once in a repository, as before) before the repository is opened, and starts git's
 /// update-ref for it when the repository can be guessed: git's start-up (about 1 ms) then
-/// overlaps opening the repository, which it otherwise waited for. A wrong guess costs only git's start: git takes no lock before `prepare`, and
-/// a process dropped unused is killed and its trace removed.
+/// overlaps opening the repository, which it otherwise waited for. A wrong guess costs only
+/// git's start: git takes no lock before `prepare`, and a process dropped unused is killed and
+/// its trace removed.
 fn read_early(args: &ApplyArgs) -> Option<Early> {
     let regular = |p: &&Path| *p != Path::new("-") && std::fs::metadata(p).is_ok_and(|m| m.is_file());
     let path = args.file.as_deref().filter(regular)?;
