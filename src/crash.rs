@@ -18,6 +18,9 @@ pub const POINTS: &[&str] = &[
     "synced",
     "logged",
     "recover-file",
+    // Recovery's git holds its locks, noted as ours, and is not yet told to commit: reached
+    // only when some ref is not yet at its new value.
+    "recover-locked",
     "recover-refs",
     "recover-synced",
 ];

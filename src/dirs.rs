@@ -329,6 +329,21 @@ pub fn exchange_at(a_dir: &OwnedFd, a: &str, b_dir: &OwnedFd, b: &str) -> io::Re
     }
 }
 
+/// Whether `renameat2` failed because the file system (or kernel) does not support its flag:
+/// `EINVAL` from most (FUSE, NFS, older ext2 and minix), `EOPNOTSUPP` from some, `ENOSYS` from
+/// kernels without the call.
+pub fn flag_refused(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS))
+}
+
+/// `linkat` without following a symlink: a second name for the file or symlink `from`.
+pub fn link_at(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
+    // SAFETY: valid descriptors and NUL-terminated names.
+    check(unsafe { libc::linkat(from_dir.as_raw_fd(), from.as_ptr(), to_dir.as_raw_fd(), to.as_ptr(), 0) })?;
+    Ok(())
+}
+
 /// `unlinkat` of a file or symlink.
 pub fn unlink_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
     let c = c_name(name)?;

@@ -193,7 +193,9 @@ impl<'a> Mover<'a> {
     /// Puts the staged file in place of the old one and the old one in the staged file's place,
     /// in one `renameat2(RENAME_EXCHANGE)`. The old file gone already (apply does not look
     /// again after its recheck) is a plain rename; the work tree on another file system copies
-    /// the old file to `p<n>` in the batch directory, then copies the new one across.
+    /// the old file to `p<n>` in the batch directory, then copies the new one across; a file
+    /// system that refuses the flag (NFS, FUSE) gets the old file hard-linked (or copied) to
+    /// `p<n>`, then the staged file renamed over it: done when the staged name is gone.
     fn exchange(
         &mut self,
         put: &JournalPut,
@@ -216,6 +218,17 @@ impl<'a> Mover<'a> {
                 let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
                 copy_leaf(dir, name, staged_dir, &keep).map_err(failed)?;
                 copy_across(staged_dir, &put.staged, dir, name, target, barrier)?;
+            }
+            Err(e) if dirs::flag_refused(&e) => {
+                let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
+                match link_leaf(dir, name, staged_dir, &keep) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // gone: a plain rename
+                    kept => kept.map_err(failed)?,
+                }
+                match dirs::rename_at(staged_dir, &put.staged, dir, name) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(gone_under(&put.path)),
+                    renamed => renamed.map_err(failed)?,
+                }
             }
             Err(e) => return Err(failed(e)),
         }
@@ -406,6 +419,17 @@ fn copy_across(
     let _ = dirs::unlink_at(staged_dir, staged);
     barrier.add(parent_of(target));
     Ok(())
+}
+
+/// Keeps the file or symlink `name` of `from` as `to_name` in `to` by a hard link (the same
+/// file, not followed), or a copy where the file system makes none: a put's pre-image where
+/// `RENAME_EXCHANGE` is refused. A `to_name` left by an earlier attempt is replaced.
+fn link_leaf(from: &OwnedFd, name: &str, to: &OwnedFd, to_name: &str) -> std::io::Result<()> {
+    let _ = dirs::unlink_at(to, to_name);
+    match dirs::link_at(from, name, to, to_name) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => copy_leaf(from, name, to, to_name),
+        linked => linked,
+    }
 }
 
 /// Copies the file or symlink `name` of `from` to `to_name` in `to` (made private, then given the

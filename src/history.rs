@@ -58,10 +58,13 @@ pub fn logs(record: &Record) -> bool {
             || record.refs.iter().any(|r| r.old != r.new))
 }
 
-/// Where a put's or removal's old file is kept in an entry's directory, if anywhere.
+/// Where a put's or removal's old file is kept in an entry's directory, if anywhere. `p<n>` comes
+/// first: it is made before the new file goes in (files.rs), and a crash after that but before
+/// the staged name is removed (a copy across file systems) leaves the staged name holding the
+/// new content.
 pub fn pre_image_of_put(dir: &Path, staged: &str) -> Option<String> {
     let copied = BatchDir::copied_pre_image(staged);
-    [staged.to_string(), copied].into_iter().find(|n| dir.join(n).symlink_metadata().is_ok())
+    [copied, staged.to_string()].into_iter().find(|n| dir.join(n).symlink_metadata().is_ok())
 }
 
 /// Where removal `m`'s old file is kept, if anywhere.
@@ -353,6 +356,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copied_pre_image_wins_over_a_staged_file_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("3"), "new").unwrap();
+        assert_eq!(pre_image_of_put(dir.path(), "3").as_deref(), Some("3"));
+        std::fs::write(dir.path().join("p3"), "old").unwrap();
+        assert_eq!(pre_image_of_put(dir.path(), "3").as_deref(), Some("p3"));
+        assert_eq!(pre_image_of_put(dir.path(), "4"), None);
+    }
 
     #[test]
     fn iso8601_matches_known_dates() {

@@ -251,6 +251,7 @@ fn finish_refs_forward(
         let _ = prepared.abort();
         return Err(cannot_finish_refs(record, &e.message));
     }
+    crash::point("recover-locked");
     prepared.commit().map_err(|e| {
         Error::new(Kind::Interrupted, format!("batch {}: git update-ref failed: {}", record.id, e.0.trim()))
     })?;
