@@ -211,7 +211,8 @@ fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<
 /// that recovery after a kill removes exactly those at once. A ref moved since prepare (by a
 /// git that bypassed the hook) refuses the commit; nothing changed and the batch stays
 /// prepared. When `go_on` is false (the work tree could not be compared), the locks are
-/// released at once.
+/// released at once and nothing is returned: the caller reports why, and a note that could not
+/// be written either does not hide that refusal.
 fn wait_for_locks(
     target: &Repo,
     record: &Record,
@@ -224,12 +225,17 @@ fn wait_for_locks(
     match preparing.wait() {
         Ok(prepared) => {
             // Before any step that a kill could interrupt while git holds them.
-            let noted = leftovers::note_own_locks(target, record.refs.iter().filter(|r| r.via_git), dir);
+            let own = record.refs.iter().filter(|r| r.via_git);
+            let noted =
+                crash::fail("xa-noting-locks").and_then(|()| leftovers::note_own_locks(target, own, dir));
             if go_on && noted.is_ok() {
                 return Ok(Some(prepared));
             }
             release(prepared, dir);
-            noted.map(|()| None).map_err(|e| e.hint(stays_prepared(xid)))
+            match noted {
+                Err(e) if go_on => Err(e.hint(stays_prepared(xid))),
+                _ => Ok(None),
+            }
         }
         Err(e) => {
             if e.hints.iter().any(|h| h == refs::KILLED_HINT) {
