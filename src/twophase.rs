@@ -150,7 +150,7 @@ pub fn commit(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finis
 /// The prepared batch `xid` with its journal's record: as recovery read it when it is in
 /// `known`, else read now (`None`: no batch is prepared under `xid`).
 fn find_prepared(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Option<(BatchDir, Record)>> {
-    if let Some(batch) = known.into_iter().find(|b| b.xa.xid == xid) {
+    if let Some(batch) = known_as(known, xid) {
         return Ok(Some((batch.dir, batch.record)));
     }
     let Some((dir, _)) = prepared::find(&repo.state_dir(), xid)? else { return Ok(None) };
@@ -161,11 +161,16 @@ fn find_prepared(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Op
     }
 }
 
+/// The batch of `known` prepared under `xid`, if recovery read it.
+fn known_as(known: Vec<StillPrepared>, xid: &str) -> Option<StillPrepared> {
+    known.into_iter().find(|b| b.xa.xid == xid)
+}
+
 /// Aborts prepared batch `xid`; exit 1 when it was committed or is unknown. `known`: as for
 /// [`commit`].
 pub fn abort(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finished> {
     let state_dir = repo.state_dir();
-    let found = match known.into_iter().find(|b| b.xa.xid == xid) {
+    let found = match known_as(known, xid) {
         Some(batch) => Some(batch.dir),
         None => prepared::find(&state_dir, xid)?.map(|(dir, _)| dir),
     };
