@@ -98,8 +98,11 @@ pub enum Finished {
 /// A batch that recovery read and left prepared (undecided, its journal intact and without a
 /// commit record): `commit` and `abort` go on with it as read, under the same lock.
 pub struct StillPrepared {
+    /// Its directory under `atomic/prepared/`, which `commit` finishes or `abort` removes.
     pub dir: BatchDir,
+    /// Its `xa` record: the XID that `commit` and `abort` look it up by.
     pub xa: prepared::Xa,
+    /// Its journal's record, so that `commit` need not read the journal again.
     pub record: Record,
 }
 
