@@ -60,35 +60,37 @@ pub struct PrepareArgs {
 /// list options as they are declared.
 #[derive(Debug, Args)]
 pub struct BatchOptions {
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = WAIT_HELP)]
     pub wait: Option<f64>,
     /// Reflog message for every changed ref (instead of 'message').
     #[arg(short = 'm', long = "message", value_name = "MSG")]
     pub message: Option<String>,
-    /// Print nothing on success.
-    #[arg(short, long)]
+    #[arg(short, long, help = QUIET_HELP)]
     pub quiet: bool,
 }
 
 /// `--wait` and `--quiet`: the options of the commands that take the batch lock to finish or
-/// invert a batch (commit, abort, undo, redo); their help is [`BatchOptions`]'s, word for word
-/// (a unit test below keeps it so).
+/// invert a batch (commit, abort, undo, redo); their help is [`BatchOptions`]'s, written once in
+/// [`WAIT_HELP`] and [`QUIET_HELP`] (and a unit test below keeps the two the same).
 #[derive(Debug, Args)]
 pub struct LockOptions {
-    /// Seconds to wait for another batch (default: atomic.lockTimeout).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = WAIT_HELP)]
     pub wait: Option<f64>,
-    /// Print nothing on success.
-    #[arg(short, long)]
+    #[arg(short, long, help = QUIET_HELP)]
     pub quiet: bool,
 }
 
+/// The help of `--wait` in [`BatchOptions`] and [`LockOptions`] (`recover`'s waits for a running
+/// batch to finish, and says so). No final period, as for [`JSON_HELP`].
+const WAIT_HELP: &str = "Seconds to wait for another batch (default: atomic.lockTimeout)";
+
+/// The help of `--quiet` in [`BatchOptions`] and [`LockOptions`].
+const QUIET_HELP: &str = "Print nothing on success";
+
 /// The help of `--json` in apply, undo, redo, recover and status, which all print one result
 /// object, written once so that it cannot drift (`log`'s prints an array, and says so). A
-/// constant, not a flattened struct: the commands read `args.json`, and apply.rs reads the
-/// flattened [`BatchOptions`] through `Deref` already. No final period: clap drops a doc
-/// comment's, and shows a `help` as written.
+/// constant, not a flattened struct, so that the commands read `args.json` itself. No final
+/// period: clap drops a doc comment's, and shows a `help` as written.
 const JSON_HELP: &str = "Print the result as one JSON object on stdout";
 
 /// Options of `git atomic commit` and `git atomic abort`.
@@ -201,16 +203,6 @@ pub struct ApplyArgs {
     /// With --lsp: print the equivalent batch (JSON), apply nothing.
     #[arg(long, requires = "lsp")]
     pub emit_batch: bool,
-}
-
-/// `args.wait`, `args.message` and `args.quiet`, as apply.rs reads them: the shared options
-/// are an apply's own.
-impl std::ops::Deref for ApplyArgs {
-    type Target = BatchOptions;
-
-    fn deref(&self) -> &BatchOptions {
-        &self.batch
-    }
 }
 
 /// Options of `git atomic recover`.

@@ -98,8 +98,11 @@ pub enum Finished {
 /// A batch that recovery read and left prepared (undecided, its journal intact and without a
 /// commit record): `commit` and `abort` go on with it as read, under the same lock.
 pub struct StillPrepared {
+    /// Its directory under `atomic/prepared/`, which `commit` finishes or `abort` removes.
     pub dir: BatchDir,
+    /// Its `xa` record: the XID that `commit` and `abort` look it up by.
     pub xa: prepared::Xa,
+    /// Its journal's record, so that `commit` need not read the journal again.
     pub record: Record,
 }
 
@@ -150,7 +153,7 @@ pub fn commit(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finis
 /// The prepared batch `xid` with its journal's record: as recovery read it when it is in
 /// `known`, else read now (`None`: no batch is prepared under `xid`).
 fn find_prepared(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Option<(BatchDir, Record)>> {
-    if let Some(batch) = known.into_iter().find(|b| b.xa.xid == xid) {
+    if let Some(batch) = known_as(known, xid) {
         return Ok(Some((batch.dir, batch.record)));
     }
     let Some((dir, _)) = prepared::find(&repo.state_dir(), xid)? else { return Ok(None) };
@@ -161,11 +164,16 @@ fn find_prepared(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Op
     }
 }
 
+/// The batch of `known` prepared under `xid`, if recovery read it.
+fn known_as(known: Vec<StillPrepared>, xid: &str) -> Option<StillPrepared> {
+    known.into_iter().find(|b| b.xa.xid == xid)
+}
+
 /// Aborts prepared batch `xid`; exit 1 when it was committed or is unknown. `known`: as for
 /// [`commit`].
 pub fn abort(repo: &Repo, xid: &str, known: Vec<StillPrepared>) -> Result<Finished> {
     let state_dir = repo.state_dir();
-    let found = match known.into_iter().find(|b| b.xa.xid == xid) {
+    let found = match known_as(known, xid) {
         Some(batch) => Some(batch.dir),
         None => prepared::find(&state_dir, xid)?.map(|(dir, _)| dir),
     };
@@ -211,7 +219,8 @@ fn start_locking_refs(target: &Repo, record: &Record, dir: &BatchDir) -> Result<
 /// that recovery after a kill removes exactly those at once. A ref moved since prepare (by a
 /// git that bypassed the hook) refuses the commit; nothing changed and the batch stays
 /// prepared. When `go_on` is false (the work tree could not be compared), the locks are
-/// released at once.
+/// released at once and nothing is returned: the caller reports why, and a note that could not
+/// be written either does not hide that refusal.
 fn wait_for_locks(
     target: &Repo,
     record: &Record,
@@ -224,12 +233,17 @@ fn wait_for_locks(
     match preparing.wait() {
         Ok(prepared) => {
             // Before any step that a kill could interrupt while git holds them.
-            let noted = leftovers::note_own_locks(target, record.refs.iter().filter(|r| r.via_git), dir);
+            let own = record.refs.iter().filter(|r| r.via_git);
+            let noted =
+                crash::fail("xa-noting-locks").and_then(|()| leftovers::note_own_locks(target, own, dir));
             if go_on && noted.is_ok() {
                 return Ok(Some(prepared));
             }
             release(prepared, dir);
-            noted.map(|()| None).map_err(|e| e.hint(stays_prepared(xid)))
+            match noted {
+                Err(e) if go_on => Err(e.hint(stays_prepared(xid))),
+                _ => Ok(None),
+            }
         }
         Err(e) => {
             if e.hints.iter().any(|h| h == refs::KILLED_HINT) {

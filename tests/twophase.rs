@@ -417,3 +417,27 @@ fn a_commit_finished_by_recovery_is_logged_and_undone_to_the_byte() {
     repo.atomic(&["undo"]).expect(0);
     assert!(observe(&repo) == before, "{}", model::diff(&before, &observe(&repo)));
 }
+
+/// A commit refused because the work tree cannot be compared with the journal (a directory
+/// where the batch writes a file) reports that refusal, exit 1, even when noting git's locks
+/// failed too (`GIT_TEST_ATOMIC_FAIL`: a full disk, say); git releases its locks.
+#[test]
+fn a_refused_commit_reports_its_refusal_even_when_noting_git_s_locks_fails() {
+    let repo = repo();
+    prepare(&repo, "held", BATCH).expect(0);
+    std::fs::create_dir_all(repo.path("dir/new.txt")).unwrap();
+    let before = repo.snapshot();
+    let mut cmd = repo.atomic_cmd(&["commit", "--xid", "held"]);
+    cmd.env("GIT_TEST_ATOMIC_FAIL", "xa-noting-locks");
+    let out = common::Outcome::from(common::run_with_stdin(&mut cmd, b""));
+    out.expect(1);
+    assert!(out.stderr.contains("is no longer a file") && out.stderr.contains("stays prepared"), "{out:?}");
+    assert!(!out.stderr.contains("injected failure"), "{out:?}");
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.path(".git/refs/heads/topic.lock").exists(), "git released its locks");
+    assert_eq!(prepared_xids(&repo), ["held"]);
+    std::fs::remove_dir_all(repo.path("dir")).unwrap();
+    repo.atomic(&["commit", "--xid", "held"]).expect(0);
+    assert_eq!(observe(&repo), applied_state(BATCH));
+    assert!(leftovers(&repo.dir).is_empty(), "{:?}", leftovers(&repo.dir));
+}

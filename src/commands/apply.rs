@@ -46,7 +46,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         Ok(()) => {
             if args.json {
                 json::print(&result);
-            } else if !args.quiet {
+            } else if !args.batch.quiet {
                 let id = result.id.as_deref().unwrap_or("");
                 let verb = if args.dry_run { "would apply" } else { "applied" };
                 println!("{verb} batch {id}: {} ref(s), {} file(s)", result.ref_count, result.files.len());
@@ -124,7 +124,7 @@ fn read_early(args: &ApplyArgs) -> Option<Early> {
 /// Starts the update-ref of a batch in the guessed repository (see [`start_update_ref`]).
 fn start_guessed(file: &parse::BatchFile, args: &ApplyArgs) -> Option<(Guess, BatchLabel, UpdateRefProcess)> {
     let guess = Repo::guess()?;
-    let label = BatchLabel::new(file, args.message.clone());
+    let label = BatchLabel::new(file, args.batch.message.clone());
     let state = StateDir::of(&guess.git_dir);
     std::fs::create_dir_all(state.root()).ok()?; // as taking the batch lock would
     let trace = state.batch(&label.id).update_ref_trace();
@@ -157,18 +157,18 @@ fn apply_parsed(
     let log = LogInfo { keep: repo.settings.history, renames: file.renames(), ..links };
     let (label, early_git) = match started {
         Some((label, git)) => (label, Some(git)),
-        None => (BatchLabel::new(&file, args.message.clone()), None),
+        None => (BatchLabel::new(&file, args.batch.message.clone()), None),
     };
     if !file.repositories.is_empty() {
         return apply_across(args, repo, file, label, out);
     }
     // Recovery first: validation reads refs, and must read them as they are after recovery.
-    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.wait, repo))?;
+    let lock = lock::acquire(&repo.state_dir(), wait_duration(args.batch.wait, repo))?;
     let update_ref = match early_git {
         Some(git) => Some(git),
         None => start_update_ref(repo, &file, &label, args.dry_run)?,
     };
-    recover_interrupted(repo, &lock, args.quiet)?;
+    recover_interrupted(repo, &lock, args.batch.quiet)?;
     trace::stage("lock+recover");
     let options = validate::Options { allow_source_outside: args.allow_source_outside };
     let (batch, ref_refusals) = validate::validate_with(file, repo, label, options)?;
@@ -200,15 +200,15 @@ fn apply_parsed(
     let committing = commit_point(repo, &journaled, prepared, staged)?;
     trace::stage("commit-record");
     // git commits the refs while the files move; its answer is read once they have.
-    let moved = move_files(repo, &journaled, &mut barrier, args.quiet);
-    let exiting_git = settle_refs(repo, &journaled, committing, args.quiet)?;
+    let moved = move_files(repo, &journaled, &mut barrier, args.batch.quiet);
+    let exiting_git = settle_refs(repo, &journaled, committing, args.batch.quiet)?;
     drop(writeback);
     trace::stage("commit-refs");
     let kept =
         finish(repo, &journaled, moved, &mut barrier).map_err(|e| after_commit_point(e, &journaled))?;
     drop(exiting_git);
     trace::stage("finish");
-    report_kept(&kept, args.quiet || args.json);
+    report_kept(&kept, args.batch.quiet || args.json);
     out.kept = kept;
     out.files = file_lines(&journaled.planned.checked);
     out.status = "applied";
@@ -258,7 +258,7 @@ fn emit_batch(args: &ApplyArgs) -> i32 {
     });
     match converted {
         Ok(mut converted) => {
-            if let Some(message) = &args.message {
+            if let Some(message) = &args.batch.message {
                 converted.file.message = Some(message.clone());
             }
             json::print(&lsp::batch_json(&converted.file));
@@ -289,8 +289,8 @@ fn apply_across(
         return Err(Error::invalid("--dry-run does not take a batch with 'repositories:'"));
     }
     out.id = Some(label.id.clone());
-    let wait = wait_duration(args.wait, repo);
-    crate::xa::apply_across(repo, file, label, wait, args.quiet, &mut out.repositories)?;
+    let wait = wait_duration(args.batch.wait, repo);
+    crate::xa::apply_across(repo, file, label, wait, args.batch.quiet, &mut out.repositories)?;
     out.ref_count = out.repositories.iter().map(|r| r.refs.len()).sum();
     out.status = "applied";
     Ok(())

@@ -1,8 +1,11 @@
 //! The editor's JSON read straight into the types LSP defines, without a `serde_json::Value` in
 //! between. Every value is read through `deserialize_any`, as `Value` reads it: the same syntax
-//! errors at the same place, and keys LSP does not define are read (so checked) and dropped. A
-//! value of the wrong type is kept as such, for input.rs to refuse with its own message in the
-//! order it checks; a later duplicate key wins, as in `Value`.
+//! errors at the same place. Inside the objects read here ([`Obj`]), keys LSP does not define
+//! are read (so checked as `Value` checks them) and dropped; but [`Shape`], derived by serde,
+//! skips its own unknown keys (at the top level and inside `edit`) with serde's `IgnoredAny`,
+//! which does not make all of those checks (see `Skip`). A value of the wrong type is kept as
+//! such, for input.rs to refuse with its own message in the order it checks; a later duplicate
+//! key wins, as in `Value`.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -15,10 +18,15 @@ use std::marker::PhantomData;
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Shape {
+    /// The params' `label`, any value: input.rs reads it only beside `edit`, and refuses a non-string.
     pub label: Option<Value>,
+    /// The `WorkspaceEdit` of `ApplyWorkspaceEditParams`; `None` when this is the edit itself.
     pub edit: Option<Box<Shape>>,
+    /// `changes` (uri → TextEdit[]), in the order written: used when there is no `documentChanges`.
     pub changes: Option<Ordered>,
+    /// `documentChanges`, which LSP says a client takes over `changes`.
     pub document_changes: Option<Arr<Obj<DocumentChange>>>,
+    /// `changeAnnotations`, as a `Value`: only their labels are read, for the log message.
     pub change_annotations: Option<Value>,
 }
 
@@ -26,28 +34,41 @@ pub struct Shape {
 /// `DeleteFile` by its `kind`; the keys of all of them, as the kind may come last.
 #[derive(Default)]
 pub struct DocumentChange {
+    /// `create`, `rename` or `delete`; `Null` for a `TextDocumentEdit`.
     pub kind: Scalar,
+    /// A resource operation's options (a `TextDocumentEdit` has none).
     pub options: Obj<Options>,
+    /// The file that `create` or `delete` acts on.
     pub uri: Scalar,
+    /// The file that `rename` moves.
     pub old_uri: Scalar,
+    /// Where `rename` moves it.
     pub new_uri: Scalar,
+    /// The file a `TextDocumentEdit` edits, with the version the edits were made against.
     pub text_document: Obj<Document>,
+    /// A `TextDocumentEdit`'s edits.
     pub edits: Arr<Obj<TextEdit>>,
 }
 
 /// The options of all three resource operations.
 #[derive(Default)]
 pub struct Options {
+    /// `create`, `rename`: replace a file already there.
     pub overwrite: Scalar,
+    /// `create`, `rename`: do nothing when the file is there (`overwrite` wins).
     pub ignore_if_exists: Scalar,
+    /// `delete`: a directory goes with what it holds.
     pub recursive: Scalar,
+    /// `delete`: do nothing when the file is not there.
     pub ignore_if_not_exists: Scalar,
 }
 
 /// An `OptionalVersionedTextDocumentIdentifier`.
 #[derive(Default)]
 pub struct Document {
+    /// The file edited.
     pub uri: Scalar,
+    /// The version the editor made the edits against (`null`: not known); read, not checked.
     pub version: Scalar,
 }
 
@@ -58,20 +79,25 @@ pub struct TextEdit {
     pub snippet: bool,
     /// `None` when the edit has no `range` key.
     pub range: Option<Obj<Range>>,
+    /// The text that replaces the range.
     pub new_text: Scalar,
 }
 
 /// A `Range`.
 #[derive(Default)]
 pub struct Range {
+    /// Where the replaced text starts.
     pub start: Obj<Position>,
+    /// Where it ends (exclusive).
     pub end: Obj<Position>,
 }
 
 /// A `Position`.
 #[derive(Default)]
 pub struct Position {
+    /// The line, from 0.
     pub line: Scalar,
+    /// The offset in the line, from 0, in the position encoding's units.
     pub character: Scalar,
 }
 
@@ -154,7 +180,10 @@ impl Fields for Position {
 
 /// `changes` with its members in the order written (serde_json's own map sorts them), a
 /// doubled key refused: `failedChange` indexes `changes` in the order the editor gave them.
-pub struct Ordered(pub Vec<(String, Arr<Obj<TextEdit>>)>);
+pub struct Ordered(
+    /// Each uri with its edits, as written.
+    pub Vec<(String, Arr<Obj<TextEdit>>)>,
+);
 
 impl<'de> Deserialize<'de> for Ordered {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -188,12 +217,18 @@ impl<'de> Visitor<'de> for OrderedVisitor {
 /// or object (or a float) is `Other`. `Null` also stands for a key that is absent.
 #[derive(Debug, Default)]
 pub enum Scalar {
+    /// `null`, or no such key: an optional key left out.
     #[default]
     Null,
+    /// `true` or `false`: the resource operations' options.
     Bool(bool),
+    /// A non-negative integer: a line, a character, a version.
     U64(u64),
+    /// A negative integer: a version (LSP's are `integer`), refused as a position.
     I64(i64),
+    /// A string: a uri, a kind, a new text.
     Text(String),
+    /// Anything else, kept so that input.rs refuses it with its own message.
     Other,
 }
 
@@ -231,7 +266,9 @@ pub enum Obj<T> {
     /// `null`, or no such key.
     #[default]
     Null,
+    /// An object, its keys read into `T`.
     Is(T),
+    /// Any other value, kept so that input.rs refuses it with its own message.
     Other,
 }
 
@@ -241,7 +278,9 @@ pub enum Arr<T> {
     /// `null`, or no such key.
     #[default]
     Null,
+    /// An array, each element read as a `T`.
     Is(Vec<T>),
+    /// Any other value, kept so that input.rs refuses it with its own message.
     Other,
 }
 
