@@ -277,3 +277,22 @@ fn a_directory_removed_while_recovery_copies_files_across_file_systems_is_a_conf
     assert!(out.stdout.contains("'d' was removed while the files were being moved"), "{out:?}");
     assert_eq!(std::fs::read_to_string(linked.join("c")).unwrap(), "c", "the rest of the batch is finished");
 }
+
+/// Across file systems, an old file removed after the recheck leaves nothing to copy into the
+/// log: the new file is copied into place, as the exchange renames it on one file system.
+#[test]
+fn an_old_file_removed_after_the_recheck_is_replaced_across_file_systems() {
+    let test = "an_old_file_removed_after_the_recheck_is_replaced_across_file_systems";
+    let repo = Repo::new();
+    let Some((_scratch, linked)) = linked_on_another_file_system(&repo, test) else { return };
+    std::fs::write(linked.join("a.txt"), "old\n").unwrap();
+    let mut cmd = repo.atomic_cmd(&["apply", "--json", "-"]);
+    cmd.current_dir(&linked)
+        .env("GIT_TEST_ATOMIC_RUN_AT", "committed")
+        .env("GIT_TEST_ATOMIC_RUN", "rm a.txt");
+    let out: common::Outcome =
+        common::run_with_stdin(&mut cmd, b"files:\n  - write: a.txt\n    content: new\n").into();
+    out.expect(0);
+    assert_eq!(std::fs::read_to_string(linked.join("a.txt")).unwrap(), "new");
+    assert_eq!(out.json()["kept"][0]["found"], serde_json::Value::Null, "{out:?}");
+}
