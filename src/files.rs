@@ -147,13 +147,7 @@ impl<'a> Mover<'a> {
             .map_err(|e| Error::fatal(format!("cannot inspect the staged '{}': {e}", put.path)))?
             .is_some();
         if !staged_present {
-            return Ok(match self.state_of(&target)? == Some(new) {
-                true => Outcome::Done,
-                false => Outcome::Conflict(format!(
-                    "'{}': the staged content is gone and the file does not hold it",
-                    put.path
-                )),
-            });
+            return self.staged_gone(put, &target);
         }
         if self.verify {
             let now = self.state_of(&target)?;
@@ -170,7 +164,7 @@ impl<'a> Mover<'a> {
         }
         let dir = match self.dir_of(&put.path)? {
             Dir::Open(dir) => dir,
-            Dir::Missing => return Ok(gone(dirs::split(&put.path).0)),
+            Dir::Missing => return Ok(self.gone(dirs::split(&put.path).0)),
             Dir::NotADirectory(dir) => return Ok(not_a_directory(&dir)),
         };
         let name = dirs::split(&put.path).1;
@@ -179,12 +173,17 @@ impl<'a> Mover<'a> {
         }
         if let Err(e) = dirs::rename_at(&staged_dir, &put.staged, &dir, name) {
             if e.kind() == std::io::ErrorKind::NotFound {
-                return Ok(gone_under(&put.path));
+                return self.found_nothing(put, &staged_dir, &target);
             }
             if e.raw_os_error() != Some(libc::EXDEV) {
                 return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
             }
-            copy_across(&staged_dir, &put.staged, &dir, name, &target, barrier)?;
+            match copy_across(&staged_dir, &put.staged, &dir, name, &target, barrier) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return self.found_nothing(put, &staged_dir, &target);
+                }
+                copied => copied.map_err(|e| Error::fatal(e.to_string()))?,
+            }
         }
         barrier.add(parent_of(&target));
         Ok(Outcome::Done)
@@ -210,14 +209,24 @@ impl<'a> Mover<'a> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 match dirs::rename_at(staged_dir, &put.staged, dir, name) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(gone_under(&put.path)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return self.found_nothing(put, staged_dir, target);
+                    }
                     renamed => renamed.map_err(failed)?,
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
                 let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
-                copy_leaf(dir, name, staged_dir, &keep).map_err(failed)?;
-                copy_across(staged_dir, &put.staged, dir, name, target, barrier)?;
+                match copy_leaf(dir, name, staged_dir, &keep) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // gone: a plain copy
+                    kept => kept.map_err(failed)?,
+                }
+                match copy_across(staged_dir, &put.staged, dir, name, target, barrier) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return self.found_nothing(put, staged_dir, target);
+                    }
+                    copied => copied.map_err(|e| Error::fatal(e.to_string()))?,
+                }
             }
             Err(e) if dirs::flag_refused(&e) => {
                 let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
@@ -226,7 +235,9 @@ impl<'a> Mover<'a> {
                     kept => kept.map_err(failed)?,
                 }
                 match dirs::rename_at(staged_dir, &put.staged, dir, name) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(gone_under(&put.path)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return self.found_nothing(put, staged_dir, target);
+                    }
                     renamed => renamed.map_err(failed)?,
                 }
             }
@@ -316,6 +327,41 @@ impl<'a> Mover<'a> {
         Ok(Outcome::Done)
     }
 
+    /// A put whose staged file is gone: done when the path holds the new content (moved before a
+    /// crash, or by another process), else a conflict.
+    fn staged_gone(&self, put: &JournalPut, target: &Path) -> Result<Outcome> {
+        Ok(match self.state_of(target)? == Some(JournalBlob::state(Some(put.new))) {
+            true => Outcome::Done,
+            false => Outcome::Conflict(format!(
+                "'{}': the staged content is gone and the file does not hold it",
+                put.path
+            )),
+        })
+    }
+
+    /// A rename or copy of a staged file (seen a moment before) into place that found nothing
+    /// (`ENOENT`): either the staged file vanished since (see [`Mover::staged_gone`]), or the
+    /// directory of `put.path` was removed since its handle was opened (a cached handle then
+    /// names a deleted directory), the conflict of [`Mover::gone`].
+    fn found_nothing(&self, put: &JournalPut, staged_dir: &OwnedFd, target: &Path) -> Result<Outcome> {
+        let staged = dirs::stat_at(staged_dir, &put.staged)
+            .map_err(|e| Error::fatal(format!("cannot inspect the staged '{}': {e}", put.path)))?;
+        match staged {
+            Some(_) => Ok(self.gone(dirs::split(&put.path).0)),
+            None => self.staged_gone(put, target),
+        }
+    }
+
+    /// A directory of the batch's paths (`""` the work tree itself) removed by someone else
+    /// while the files were being moved.
+    fn gone(&self, dir: &str) -> Outcome {
+        let what = match dir {
+            "" => format!("the work tree '{}'", self.work_tree.display()),
+            dir => format!("'{dir}'"),
+        };
+        Outcome::Conflict(format!("{what} was removed while the files were being moved"))
+    }
+
     /// The file state at `target`; `None` for a directory or special file, which no journal
     /// records, and for a path whose parent is no longer a directory.
     fn state_of(&self, target: &Path) -> Result<Option<FileState>> {
@@ -374,23 +420,14 @@ fn not_a_directory(dir: &str) -> Outcome {
     Outcome::Conflict(format!("'{dir}' is no longer a directory"))
 }
 
-fn gone(dir: &str) -> Outcome {
-    Outcome::Conflict(format!("'{dir}' was removed while the files were being moved"))
-}
-
-/// A rename of a staged file (seen a moment before) into the directory of `path` that found
-/// nothing: the directory was removed since its handle was opened (a cached handle then names a
-/// deleted directory), a conflict like [`gone`].
-fn gone_under(path: &str) -> Outcome {
-    gone(dirs::split(path).0)
-}
-
 fn parent_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Copies a staged file to a hidden temp beside the target (`name` in the handle `into`), syncs
-/// it, and renames it into place; `target` is its path, for messages and the barrier.
+/// it, and renames it into place; `target` is its path, for messages and the barrier. An error
+/// keeps its kind (`NotFound`: the staged file or the directory is gone, see
+/// [`Mover::found_nothing`]) and says what failed.
 fn copy_across(
     staged_dir: &OwnedFd,
     staged: &str,
@@ -398,10 +435,11 @@ fn copy_across(
     name: &str,
     target: &Path,
     barrier: &mut Barrier,
-) -> Result<()> {
+) -> std::io::Result<()> {
     let temp = format!(".{name}.git-atomic-tmp");
-    let cannot =
-        |what: &str, e: std::io::Error| Error::fatal(format!("cannot {what} '{}': {e}", target.display()));
+    let cannot = |what: &str, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot {what} '{}': {e}", target.display()))
+    };
     let _ = dirs::unlink_at(into, &temp);
     let stat = dirs::stat_at(staged_dir, staged).map_err(|e| cannot("copy to", e))?;
     if stat.is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK) {
@@ -445,4 +483,35 @@ fn copy_leaf(from: &OwnedFd, name: &str, to: &OwnedFd, to_name: &str) -> std::io
     std::io::copy(&mut source, &mut copy)?;
     copy.set_permissions(source.metadata()?.permissions())?;
     copy.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rename into place that found nothing after the staged file vanished (no pause point
+    /// reaches that instant): done when the path holds the new content, else the conflict of a
+    /// staged file gone, never the directory's.
+    #[test]
+    fn a_staged_file_vanished_before_the_rename_is_judged_by_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        let (work_tree, batch_dir) = (root.path().join("w"), root.path().join("b"));
+        std::fs::create_dir_all(work_tree.join("d")).unwrap();
+        std::fs::create_dir(&batch_dir).unwrap();
+        std::fs::write(work_tree.join("d/f"), "new\n").unwrap();
+        let mut mover = Mover::new(&work_tree, &batch_dir, gix::hash::Kind::Sha1, false);
+        let target = work_tree.join("d/f");
+        let held = mover.state_of(&target).unwrap().and_then(JournalBlob::of).unwrap();
+        let put = JournalPut { path: "d/f".into(), staged: "0".into(), old: None, new: held };
+        let staged_dir = mover.staged_dir().unwrap();
+        assert_eq!(mover.found_nothing(&put, &staged_dir, &target).unwrap(), Outcome::Done);
+        std::fs::write(&target, "someone else\n").unwrap();
+        let Outcome::Conflict(why) = mover.found_nothing(&put, &staged_dir, &target).unwrap() else {
+            panic!("a path without the new content is a conflict");
+        };
+        assert!(why.contains("the staged content is gone"), "{why}");
+        std::fs::write(batch_dir.join("0"), "new\n").unwrap();
+        let gone = mover.found_nothing(&put, &staged_dir, &target).unwrap();
+        assert_eq!(gone, Outcome::Conflict("'d' was removed while the files were being moved".into()));
+    }
 }

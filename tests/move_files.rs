@@ -192,3 +192,107 @@ fn a_directory_removed_while_apply_exchanges_files_in_it_is_a_conflict() {
     assert!(out.stderr.contains("'d' was removed while the files were being moved"), "{out:?}");
     assert_eq!(repo.pending_batches().len(), 1, "the batch waits for recovery");
 }
+
+/// A linked worktree on another file system (tmpfs) than the common dir, or `None` (the test
+/// skipped) where there is none: every put there is a copy across file systems.
+fn linked_on_another_file_system(repo: &Repo, test: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(scratch) = tempfile::tempdir_in("/dev/shm") else {
+        common::skip(test, "no /dev/shm");
+        return None;
+    };
+    if std::fs::metadata(&scratch).unwrap().dev() == std::fs::metadata(&repo.dir).unwrap().dev() {
+        common::skip(test, "/dev/shm is on the same file system as the repository");
+        return None;
+    }
+    let linked = scratch.path().join("linked");
+    repo.git(&["worktree", "add", "-q", linked.to_str().unwrap(), "-b", "side"]);
+    Some((scratch, linked))
+}
+
+/// The same across file systems: the put's copy (and, with history, the copy of the old file)
+/// into a directory removed after the first move finds nothing to create in. That is the
+/// conflict too (exit 3), not a fatal error (exit 128).
+#[test]
+fn a_directory_removed_while_apply_copies_files_across_file_systems_is_a_conflict() {
+    let test = "a_directory_removed_while_apply_copies_files_across_file_systems_is_a_conflict";
+    for history in ["true", "false"] {
+        let repo = Repo::new();
+        repo.git(&["config", "atomic.history", history]);
+        let Some((_scratch, linked)) = linked_on_another_file_system(&repo, test) else { return };
+        std::fs::create_dir(linked.join("d")).unwrap();
+        std::fs::write(linked.join("d/old"), "old\n").unwrap();
+        let batch = "files:\n  - write: d/a\n    content: a\n  - write: d/old\n    content: new\n";
+        let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+        cmd.current_dir(&linked)
+            .env("GIT_TEST_ATOMIC_RUN_AT", "file-moved")
+            .env("GIT_TEST_ATOMIC_RUN", "rm -rf d");
+        let out: common::Outcome = common::run_with_stdin(&mut cmd, batch.as_bytes()).into();
+        out.expect(3);
+        assert!(
+            out.stderr.contains("'d' was removed while the files were being moved"),
+            "history={history}: {out:?}"
+        );
+        assert_eq!(repo.pending_batches().len(), 1, "history={history}: the batch waits for recovery");
+    }
+}
+
+/// A top-level path's directory is the work tree itself: a linked worktree removed while apply
+/// moves files into it is named as such, not as `''`.
+#[test]
+fn a_work_tree_removed_while_apply_moves_files_into_it_is_named() {
+    let repo = Repo::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let linked = scratch.path().join("linked");
+    repo.git(&["worktree", "add", "-q", linked.to_str().unwrap(), "-b", "side"]);
+    let batch = "files:\n  - write: a\n    content: a\n  - write: b\n    content: b\n";
+    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+    let rm = format!("rm -rf '{}'", linked.display());
+    cmd.current_dir(&linked).env("GIT_TEST_ATOMIC_RUN_AT", "file-moved").env("GIT_TEST_ATOMIC_RUN", &rm);
+    let out: common::Outcome = common::run_with_stdin(&mut cmd, batch.as_bytes()).into();
+    out.expect(3);
+    assert!(out.stderr.contains("the work tree '"), "{out:?}");
+    assert!(out.stderr.contains("/linked' was removed while the files were being moved"), "{out:?}");
+    assert_eq!(repo.pending_batches().len(), 1, "the batch waits for recovery");
+}
+
+/// The same during recovery, which has no "committed but could not finish" to fall back on: a
+/// copy into the removed directory is the conflict (exit 3), not a fatal error (exit 128).
+#[test]
+fn a_directory_removed_while_recovery_copies_files_across_file_systems_is_a_conflict() {
+    use std::os::unix::process::ExitStatusExt;
+    let test = "a_directory_removed_while_recovery_copies_files_across_file_systems_is_a_conflict";
+    let repo = Repo::new();
+    let Some((_scratch, linked)) = linked_on_another_file_system(&repo, test) else { return };
+    let batch = "files:\n  - write: d/a\n    content: a\n  - write: d/b\n    content: b\n  - write: c\n    content: c\n";
+    let mut cmd = repo.atomic_cmd(&["apply", "-"]);
+    cmd.current_dir(&linked).env("GIT_TEST_ATOMIC_CRASH", "committed");
+    assert_eq!(common::run_with_stdin(&mut cmd, batch.as_bytes()).status.signal(), Some(9));
+    let mut cmd = repo.atomic_cmd(&["recover"]);
+    cmd.current_dir(&linked)
+        .env("GIT_TEST_ATOMIC_RUN_AT", "recover-file")
+        .env("GIT_TEST_ATOMIC_RUN", "rm -rf d");
+    let out: common::Outcome = common::run_with_stdin(&mut cmd, b"").into();
+    out.expect(3);
+    assert!(out.stdout.contains("'d' was removed while the files were being moved"), "{out:?}");
+    assert_eq!(std::fs::read_to_string(linked.join("c")).unwrap(), "c", "the rest of the batch is finished");
+}
+
+/// Across file systems, an old file removed after the recheck leaves nothing to copy into the
+/// log: the new file is copied into place, as the exchange renames it on one file system.
+#[test]
+fn an_old_file_removed_after_the_recheck_is_replaced_across_file_systems() {
+    let test = "an_old_file_removed_after_the_recheck_is_replaced_across_file_systems";
+    let repo = Repo::new();
+    let Some((_scratch, linked)) = linked_on_another_file_system(&repo, test) else { return };
+    std::fs::write(linked.join("a.txt"), "old\n").unwrap();
+    let mut cmd = repo.atomic_cmd(&["apply", "--json", "-"]);
+    cmd.current_dir(&linked)
+        .env("GIT_TEST_ATOMIC_RUN_AT", "committed")
+        .env("GIT_TEST_ATOMIC_RUN", "rm a.txt");
+    let out: common::Outcome =
+        common::run_with_stdin(&mut cmd, b"files:\n  - write: a.txt\n    content: new\n").into();
+    out.expect(0);
+    assert_eq!(std::fs::read_to_string(linked.join("a.txt")).unwrap(), "new");
+    assert_eq!(out.json()["kept"][0]["found"], serde_json::Value::Null, "{out:?}");
+}
