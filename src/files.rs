@@ -167,34 +167,51 @@ impl<'a> Mover<'a> {
             Dir::Missing => return Ok(self.gone(dirs::split(&put.path).0)),
             Dir::NotADirectory(dir) => return Ok(not_a_directory(&dir)),
         };
-        let name = dirs::split(&put.path).1;
         if self.keep && put.old.is_some() {
             return self.exchange(put, &staged_dir, &dir, &target, barrier);
         }
-        if let Err(e) = dirs::rename_at(&staged_dir, &put.staged, &dir, name) {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                return self.found_nothing(put, &staged_dir, &target);
-            }
-            if e.raw_os_error() != Some(libc::EXDEV) {
-                return Err(Error::fatal(format!("cannot move '{}' into place: {e}", put.path)));
-            }
-            match copy_across(&staged_dir, &put.staged, &dir, name, &target, barrier) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return self.found_nothing(put, &staged_dir, &target);
-                }
-                copied => copied.map_err(|e| Error::fatal(e.to_string()))?,
-            }
+        if let Some(outcome) = self.move_staged(put, &staged_dir, &dir, &target, barrier)? {
+            return Ok(outcome);
         }
         barrier.add(parent_of(&target));
         Ok(Outcome::Done)
     }
 
+    /// Moves the staged file over the path (rename; a copy when the stage is on another file
+    /// system). `Some`: it found nothing to move, judged by [`Mover::found_nothing`].
+    fn move_staged(
+        &self,
+        put: &JournalPut,
+        staged_dir: &OwnedFd,
+        dir: &OwnedFd,
+        target: &Path,
+        barrier: &mut Barrier,
+    ) -> Result<Option<Outcome>> {
+        let name = dirs::split(&put.path).1;
+        let cannot = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot move '{}' into place: {e}", put.path))
+        };
+        let moved = match dirs::rename_at(staged_dir, &put.staged, dir, name) {
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                copy_across(staged_dir, &put.staged, dir, name, target, barrier)
+            }
+            moved => moved.map_err(cannot),
+        };
+        match moved {
+            Ok(()) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.found_nothing(put, staged_dir, target).map(Some)
+            }
+            Err(e) => Err(Error::fatal(e.to_string())),
+        }
+    }
+
     /// Puts the staged file in place of the old one and the old one in the staged file's place,
     /// in one `renameat2(RENAME_EXCHANGE)`. The old file gone already (apply does not look
-    /// again after its recheck) is a plain rename; the work tree on another file system copies
-    /// the old file to `p<n>` in the batch directory, then copies the new one across; a file
-    /// system that refuses the flag (NFS, FUSE) gets the old file hard-linked (or copied) to
-    /// `p<n>`, then the staged file renamed over it: done when the staged name is gone.
+    /// again after its recheck) is a plain move; the work tree on another file system, or a file
+    /// system that refuses the flag (NFS, FUSE), gets the old file hard-linked (or copied) to
+    /// `p<n>` in the batch directory, then the staged file moved over it (renamed, or copied
+    /// across): done when the staged name is gone.
     fn exchange(
         &mut self,
         put: &JournalPut,
@@ -205,43 +222,23 @@ impl<'a> Mover<'a> {
     ) -> Result<Outcome> {
         let name = dirs::split(&put.path).1;
         let failed = |e: std::io::Error| Error::fatal(format!("cannot move '{}' into place: {e}", put.path));
-        match dirs::exchange_at(staged_dir, &put.staged, dir, name) {
-            Ok(()) => {}
+        let found_nothing = match dirs::exchange_at(staged_dir, &put.staged, dir, name) {
+            Ok(()) => None,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match dirs::rename_at(staged_dir, &put.staged, dir, name) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return self.found_nothing(put, staged_dir, target);
-                    }
-                    renamed => renamed.map_err(failed)?,
-                }
+                self.move_staged(put, staged_dir, dir, target, barrier)?
             }
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
-                match copy_leaf(dir, name, staged_dir, &keep) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // gone: a plain copy
-                    kept => kept.map_err(failed)?,
-                }
-                match copy_across(staged_dir, &put.staged, dir, name, target, barrier) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return self.found_nothing(put, staged_dir, target);
-                    }
-                    copied => copied.map_err(|e| Error::fatal(e.to_string()))?,
-                }
-            }
-            Err(e) if dirs::flag_refused(&e) => {
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) || dirs::flag_refused(&e) => {
                 let keep = crate::state::BatchDir::copied_pre_image(&put.staged);
                 match link_leaf(dir, name, staged_dir, &keep) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // gone: a plain rename
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // gone: a plain move
                     kept => kept.map_err(failed)?,
                 }
-                match dirs::rename_at(staged_dir, &put.staged, dir, name) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return self.found_nothing(put, staged_dir, target);
-                    }
-                    renamed => renamed.map_err(failed)?,
-                }
+                self.move_staged(put, staged_dir, dir, target, barrier)?
             }
             Err(e) => return Err(failed(e)),
+        };
+        if let Some(outcome) = found_nothing {
+            return Ok(outcome);
         }
         barrier.add(parent_of(target));
         barrier.add(self.batch_dir.clone());
@@ -460,8 +457,9 @@ fn copy_across(
 }
 
 /// Keeps the file or symlink `name` of `from` as `to_name` in `to` by a hard link (the same
-/// file, not followed), or a copy where the file system makes none: a put's pre-image where
-/// `RENAME_EXCHANGE` is refused. A `to_name` left by an earlier attempt is replaced.
+/// file, not followed), or a copy where the file system makes none or `to` is on another one
+/// (EXDEV): a put's pre-image where `RENAME_EXCHANGE` is refused or cannot reach. A `to_name`
+/// left by an earlier attempt is replaced.
 fn link_leaf(from: &OwnedFd, name: &str, to: &OwnedFd, to_name: &str) -> std::io::Result<()> {
     let _ = dirs::unlink_at(to, to_name);
     match dirs::link_at(from, name, to, to_name) {
